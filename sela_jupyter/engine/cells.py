@@ -1,0 +1,261 @@
+"""The fixed cells the harness writes (setup, evaluation) and the hidden ones it runs (snapshots).
+
+Generated stage code never writes these. The setup cell defines the stage contract's variables; the
+evaluation cell builds ``pipeline = Pipeline(steps + [("model", model)])``, fits it on train and
+scores dev with the run's metric. The metric is one expression (:data:`METRIC_EXPRESSIONS`) used by
+both the kernel's ``evaluate`` and the engine's test scoring, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from .task import Task, split_source
+
+#: metric -> (sklearn.metrics imports, expression over y (true codes), pipeline and X)
+METRIC_EXPRESSIONS: dict[str, tuple[str, str]] = {
+    "f1": ("f1_score", "f1_score(y, pipeline.predict(X), pos_label=POSITIVE)"),
+    "f1_weighted": ("f1_score", "f1_score(y, pipeline.predict(X), average='weighted')"),
+    "accuracy": ("accuracy_score", "accuracy_score(y, pipeline.predict(X))"),
+    "rmse": ("root_mean_squared_error", "root_mean_squared_error(y, pipeline.predict(X))"),
+    "mae": ("mean_absolute_error", "mean_absolute_error(y, pipeline.predict(X))"),
+    "r2": ("r2_score", "r2_score(y, pipeline.predict(X))"),
+    "rmsle": (
+        "root_mean_squared_log_error",
+        "root_mean_squared_log_error(y, np.clip(pipeline.predict(X), 0, None))",
+    ),
+}
+_ROC_AUC = {
+    "binary": ("roc_auc_score", "roc_auc_score(y, pipeline.predict_proba(X)[:, 1])"),
+    "multiclass": (
+        "roc_auc_score",
+        "roc_auc_score(y, pipeline.predict_proba(X), multi_class='ovr', average='weighted',"
+        " labels=list(range(len(CLASSES))))",
+    ),
+}
+
+CONTRACT_VARIABLES = ("train", "dev", "test", "TARGET", "TASK", "METRIC", "SEED", "notes")
+
+
+def metric_expression(task: Task) -> tuple[str, str]:
+    """The sklearn import and the scoring expression for ``task``'s metric."""
+    if task.metric == "roc_auc":
+        return _ROC_AUC[task.task_type]
+    return METRIC_EXPRESSIONS[task.metric]
+
+
+def _constants(task: Task) -> str:
+    lines = [
+        f"TARGET = {task.target!r}",
+        f"TASK = {task.task_type!r}",
+        f"METRIC = {task.metric!r}  # {task.direction}",
+        f"SEED = {task.seed}",
+    ]
+    if task.is_classification:
+        lines.append(f"CLASSES = {list(task.classes)!r}  # models see class codes 0..k-1")
+    if task.task_type == "binary":
+        code = list(task.classes).index(task.positive_label)
+        lines.append(f"POSITIVE = {code}  # {task.positive_label!r}, the minority class")
+    return "\n".join(lines)
+
+
+def _evaluate_def(task: Task) -> str:
+    name, expression = metric_expression(task)
+    direction = "higher" if task.direction == "maximize" else "lower"
+    return (
+        "def evaluate(pipeline, X, y):\n"
+        f'    """Score a fitted pipeline on labelled rows by {task.metric} ({direction} is better)."""\n'
+        f"    return float({expression})\n"
+    ), name
+
+
+def _encode_labels(frames: list[str]) -> str:
+    lines = ["class_codes = {label: code for code, label in enumerate(CLASSES)}"]
+    lines += [f"{f}[TARGET] = {f}[TARGET].map(class_codes)" for f in frames]
+    return "\n".join(lines)
+
+
+def setup_source(task: Task, *, train_path: str, dev_path: str, test_path: str | None) -> str:
+    """The run's setup cell: imports, constants, train/dev (test features) and ``evaluate``."""
+    evaluate, metric_import = _evaluate_def(task)
+    parts = [
+        "import numpy as np\nimport pandas as pd\n"
+        f"from sklearn.metrics import {metric_import}",
+        _constants(task),
+        f"train = pd.read_parquet({train_path!r})\ndev = pd.read_parquet({dev_path!r})",
+    ]
+    if test_path:
+        parts[-1] += (
+            f"\ntest = pd.read_parquet({test_path!r})  # features only: labels stay out of the kernel"
+        )
+    if task.is_classification:
+        parts.append(_encode_labels(["train", "dev"]))
+    parts.append('notes = {}  # findings that stages pass on to later stages\n\n\n' + evaluate)
+    return "\n\n".join(parts)
+
+
+def export_setup_source(task: Task, *, data_path: str, has_test: bool, test_path: str | None) -> str:
+    """Setup cell of an exported notebook: load the data and split it exactly as the run did."""
+    evaluate, metric_import = _evaluate_def(task)
+    reader = "read_parquet" if data_path.endswith(".parquet") else "read_csv"
+    parts = [
+        "import numpy as np\nimport pandas as pd\n"
+        f"from sklearn.metrics import {metric_import}\n"
+        "from sklearn.model_selection import train_test_split",
+        _constants(task),
+        f"data = pd.{reader}({data_path!r})\ndata = data[data[TARGET].notna()].reset_index(drop=True)\n"
+        + split_source(task, has_test=has_test),
+    ]
+    frames = ["train", "dev"] + (["test"] if not has_test else [])
+    if has_test and test_path:
+        test_reader = "read_parquet" if test_path.endswith(".parquet") else "read_csv"
+        parts[-1] += f"\ntest = pd.{test_reader}({test_path!r})"
+        frames.append("test")
+    if task.is_classification:
+        if has_test:
+            parts.append(
+                _encode_labels(["train", "dev"])
+                + "\nif TARGET in test:\n    test[TARGET] = test[TARGET].map(class_codes)"
+            )
+        else:
+            parts.append(_encode_labels(frames))
+    parts.append("notes = {}  # findings that stages pass on to later stages\n\n\n" + evaluate)
+    return "\n\n".join(parts)
+
+
+EVALUATION_SOURCE = """\
+from sklearn.pipeline import Pipeline
+
+pipeline = Pipeline(steps + [("model", model)])
+pipeline.fit(train.drop(columns=[TARGET]), train[TARGET])
+dev_score = evaluate(pipeline, dev.drop(columns=[TARGET]), dev[TARGET])
+print(f"dev {METRIC}: {dev_score:.6g}")"""
+
+
+def score_saved_predictions(task: Task, y: Any, predictions: dict[str, Any]) -> float:
+    """Score predictions saved by the kernel with the very expression the kernel's ``evaluate`` uses."""
+    import sklearn.metrics as metrics
+
+    class _Saved:
+        def predict(self, X: Any) -> Any:
+            return predictions["predict"]
+
+        def predict_proba(self, X: Any) -> Any:
+            return predictions["predict_proba"]
+
+    _, expression = metric_expression(task)
+    namespace: dict[str, Any] = {"np": np, "pipeline": _Saved(), "X": None, "y": y}
+    namespace.update({k: getattr(metrics, k) for k in dir(metrics) if not k.startswith("_")})
+    if task.is_classification:
+        namespace["CLASSES"] = list(task.classes)
+    if task.task_type == "binary":
+        namespace["POSITIVE"] = list(task.classes).index(task.positive_label)
+    return float(eval(expression, namespace))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hidden cells: defined once per kernel, never part of a notebook.
+
+KERNEL_HELPERS = r'''
+def _sela_versions():
+    import importlib, sys
+    out = {"python": sys.version.split()[0]}
+    for name in ("numpy", "pandas", "sklearn", "xgboost", "cloudpickle", "scipy"):
+        try:
+            out[name] = importlib.import_module(name).__version__
+        except Exception:
+            out[name] = None
+    return out
+
+
+def _sela_user_names():
+    ip = get_ipython()
+    hidden = set(ip.user_ns_hidden)
+    return [k for k in list(ip.user_ns) if not k.startswith("_") and k not in hidden]
+
+
+def _sela_snapshot(path):
+    """Pickle the user's variables (modules by name) so a child kernel can resume from them."""
+    import os, types, cloudpickle
+    ns = get_ipython().user_ns
+    state, modules, skipped = {}, {}, []
+    for name in _sela_user_names():
+        value = ns[name]
+        if isinstance(value, types.ModuleType):
+            modules[name] = value.__name__
+        else:
+            state[name] = value
+    try:
+        payload = cloudpickle.dumps({"versions": _sela_versions(), "modules": modules, "state": state})
+    except Exception:
+        for name in list(state):
+            try:
+                cloudpickle.dumps(state[name])
+            except Exception:
+                skipped.append(name)
+                del state[name]
+        payload = cloudpickle.dumps({"versions": _sela_versions(), "modules": modules, "state": state})
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(payload)
+    os.replace(tmp, path)
+    return {"bytes": len(payload), "skipped": skipped}
+
+
+def _sela_restore(path):
+    """Load a snapshot into this kernel; False (and nothing loaded) on a library version mismatch."""
+    import importlib, cloudpickle
+    with open(path, "rb") as f:
+        snap = cloudpickle.load(f)
+    if snap["versions"] != _sela_versions():
+        return False
+    ns = get_ipython().user_ns
+    for name, module in snap["modules"].items():
+        ns[name] = importlib.import_module(module)
+    ns.update(snap["state"])
+    return True
+
+
+def _sela_reset():
+    """Forget the last simulation's variables; imported modules stay warm in sys.modules."""
+    ns = get_ipython().user_ns
+    for name in _sela_user_names():
+        del ns[name]
+    import gc
+    gc.collect()
+
+
+def _sela_save_predictions(path, metric):
+    import os, cloudpickle
+    ns = get_ipython().user_ns
+    pipeline, test = ns["pipeline"], ns["test"]
+    out = {"predict": pipeline.predict(test)}
+    if metric == "roc_auc":
+        out["predict_proba"] = pipeline.predict_proba(test)
+    with open(path + ".tmp", "wb") as f:
+        cloudpickle.dump(out, f)
+    os.replace(path + ".tmp", path)
+'''
+
+WARMUP_SOURCE = """
+def _sela_warm():
+    import importlib
+    for name in ("numpy", "pandas", "sklearn", "sklearn.pipeline", "sklearn.compose",
+                 "sklearn.preprocessing", "sklearn.impute", "sklearn.metrics",
+                 "sklearn.model_selection", "sklearn.linear_model", "sklearn.ensemble",
+                 "sklearn.feature_selection", "sklearn.feature_extraction.text",
+                 "sklearn.neighbors", "sklearn.svm", "xgboost", "cloudpickle", "pyarrow"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+_sela_warm()
+"""
+
+
+def call(function: str, *args: Any) -> str:
+    """Source of a call to a kernel helper with JSON-safe arguments."""
+    return f"{function}({', '.join(json.dumps(a) for a in args)})"

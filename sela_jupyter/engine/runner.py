@@ -1,0 +1,526 @@
+"""Child kernels: a warm pool, executing stage cells with timeouts, snapshots and node notebooks.
+
+Kernels come from any ``jupyter_client`` ``AsyncMultiKernelManager`` (the server passes its own, so a
+configured gateway makes them remote); the pool makes its own when given none. Cells run through
+the plain execute / iopub loop, which works for local and gateway kernels alike.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import queue
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nbformat
+from jupyter_client.multikernelmanager import AsyncMultiKernelManager
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, output_from_msg
+
+from .cells import EVALUATION_SOURCE, KERNEL_HELPERS, WARMUP_SOURCE, call
+from .errors import SimulationError
+
+log = logging.getLogger(__name__)
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_POLL_S = 0.5
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal colour codes from a traceback."""
+    return _ANSI.sub("", text)
+
+
+class CellTimeout(SimulationError):
+    """A cell ran past its time limit."""
+
+
+class KernelDied(SimulationError):
+    """The kernel process ended while a cell was running."""
+
+
+@dataclass
+class CellResult:
+    """One executed cell: nbformat outputs, status and duration."""
+
+    source: str
+    outputs: list[Any] = field(default_factory=list)
+    ok: bool = True
+    error_name: str = ""
+    error_value: str = ""
+    traceback: str = ""
+    duration: float = 0.0
+    user_expressions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error_text(self) -> str:
+        """``Name: value`` of the error this cell raised, or ``""``."""
+        return f"{self.error_name}: {self.error_value}" if not self.ok else ""
+
+    def text_output(self, limit: int = 4000) -> str:
+        """The cell's printed text (streams and plain-text results), tail-trimmed to ``limit``."""
+        chunks: list[str] = []
+        for out in self.outputs:
+            if out.get("output_type") == "stream":
+                chunks.append(out.get("text", ""))
+            elif out.get("output_type") in ("execute_result", "display_data"):
+                chunks.append(str(out.get("data", {}).get("text/plain", "")) + "\n")
+            elif out.get("output_type") == "error":
+                chunks.append(strip_ansi("\n".join(out.get("traceback", []))) + "\n")
+        text = "".join(chunks)
+        return text[-limit:]
+
+
+class ChildKernel:
+    """One kernel of the pool: executes code and reports outputs, errors, timeouts and death."""
+
+    def __init__(self, manager: AsyncMultiKernelManager, kernel_id: str) -> None:
+        self.manager = manager
+        self.kernel_id = kernel_id
+        self.client: Any = None
+        self.simulations = 0
+        self._pid: Any = None
+
+    async def connect(self, timeout: float = 60.0) -> None:
+        """Open channels to the kernel, wait until it answers, and define the hidden helpers."""
+        km = self.manager.get_kernel(self.kernel_id)
+        self.client = km.client()
+        self.client.start_channels()
+        await self.client.wait_for_ready(timeout=timeout)
+        self._pid = self._process_id()
+        for source in (KERNEL_HELPERS, WARMUP_SOURCE):
+            result = await self.execute(source, timeout=timeout, hidden=True)
+            if not result.ok:
+                raise SimulationError(f"kernel warm-up failed: {result.error_text}")
+
+    def _process_id(self) -> Any:
+        km = self.manager.get_kernel(self.kernel_id)
+        provisioner = getattr(km, "provisioner", None)
+        return getattr(provisioner, "pid", None) or id(provisioner)
+
+    async def alive(self) -> bool:
+        """True while the kernel process that started this simulation still runs."""
+        try:
+            if not await _maybe_await(self.manager.is_alive(self.kernel_id)):
+                return False
+        except Exception:
+            return False
+        # A server's restarter may have replaced a dead kernel under the same id.
+        return self._process_id() == self._pid
+
+    async def execute(
+        self,
+        source: str,
+        *,
+        timeout: float,
+        hidden: bool = False,
+        user_expressions: dict[str, str] | None = None,
+    ) -> CellResult:
+        """Run ``source``; raise :class:`CellTimeout` past ``timeout`` s, :class:`KernelDied` if it dies.
+
+        ``hidden`` cells are harness plumbing: silent, not stored in history.
+        """
+        result = CellResult(source=source)
+        started = time.perf_counter()
+        msg_id = self.client.execute(
+            source,
+            silent=hidden,
+            store_history=False,
+            user_expressions=user_expressions or {},
+            allow_stdin=False,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CellTimeout(f"cell timed out after {timeout:.0f} s", kind="timeout")
+            try:
+                msg = await self.client.get_iopub_msg(timeout=min(_POLL_S, remaining))
+            except (queue.Empty, asyncio.TimeoutError):
+                if not await self.alive():
+                    raise KernelDied("the kernel died while running this cell", kind="kernel_died")
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            content = msg["content"]
+            if kind == "status" and content["execution_state"] == "idle":
+                break
+            if kind == "clear_output":
+                result.outputs.clear()
+            elif kind in ("stream", "display_data", "execute_result", "error"):
+                _append_output(result.outputs, output_from_msg(msg))
+                if kind == "error":
+                    result.ok = False
+                    result.error_name = content.get("ename", "")
+                    result.error_value = content.get("evalue", "")
+                    result.traceback = strip_ansi("\n".join(content.get("traceback", [])))
+        reply = await self._shell_reply(msg_id, timeout=max(5.0, deadline - time.monotonic()))
+        if reply is not None:
+            content = reply["content"]
+            if content.get("status") == "error" and result.ok:
+                result.ok = False
+                result.error_name = content.get("ename", "")
+                result.error_value = content.get("evalue", "")
+                result.traceback = strip_ansi("\n".join(content.get("traceback", [])))
+            result.user_expressions = content.get("user_expressions", {}) or {}
+        result.duration = time.perf_counter() - started
+        return result
+
+    async def _shell_reply(self, msg_id: str, timeout: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                reply = await self.client.get_shell_msg(timeout=min(_POLL_S, timeout))
+            except (queue.Empty, asyncio.TimeoutError):
+                continue
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
+        return None
+
+    async def evaluate(self, expression: str, timeout: float = 30.0) -> Any:
+        """Evaluate a JSON-returning expression in the kernel and return its value."""
+        wrapped = f"__import__('json').dumps({expression})"
+        result = await self.execute(
+            "", timeout=timeout, hidden=True, user_expressions={"value": wrapped}
+        )
+        value = result.user_expressions.get("value", {})
+        if value.get("status") != "ok":
+            raise SimulationError(
+                f"{expression} failed: {value.get('ename', '')}: {value.get('evalue', '')}"
+            )
+        return json.loads(ast.literal_eval(value["data"]["text/plain"]))
+
+    async def interrupt_and_drain(self, timeout: float = 5.0) -> bool:
+        """Interrupt the running cell; True if the kernel is idle again within ``timeout``."""
+        with contextlib.suppress(Exception):
+            await _maybe_await(self.manager.interrupt_kernel(self.kernel_id))
+        try:
+            result = await self.execute("pass", timeout=timeout, hidden=True)
+        except SimulationError:
+            return False
+        return result.ok
+
+    async def restart(self, timeout: float = 60.0) -> None:
+        """Restart the kernel process (a cold start) and warm it up again."""
+        self.close_channels()
+        await _maybe_await(self.manager.restart_kernel(self.kernel_id, now=True))
+        await self.connect(timeout=timeout)
+        self.simulations = 0
+
+    def close_channels(self) -> None:
+        """Stop this client's channels (the kernel keeps running)."""
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.stop_channels()
+
+    async def shutdown(self) -> None:
+        """Shut the kernel down for good."""
+        self.close_channels()
+        with contextlib.suppress(Exception):
+            await _maybe_await(self.manager.shutdown_kernel(self.kernel_id, now=True))
+
+
+class KernelPool:
+    """Pre-started, pre-imported child kernels, handed out one simulation at a time.
+
+    After a simulation a healthy kernel forgets its variables (modules stay imported, so the next
+    simulation starts warm); a kernel that timed out or died is restarted before it is reused.
+    """
+
+    def __init__(
+        self,
+        kernel_manager: AsyncMultiKernelManager | None = None,
+        *,
+        size: int = 1,
+        kernel_name: str = "python3",
+        threads_per_kernel: int | None = None,
+        recycle_after: int = 25,
+        cwd: str | None = None,
+    ) -> None:
+        self.owns_manager = kernel_manager is None
+        self.manager = kernel_manager or AsyncMultiKernelManager()
+        self.size = max(1, size)
+        self.kernel_name = kernel_name
+        self.recycle_after = recycle_after
+        self.cwd = cwd
+        cores = os.cpu_count() or 1
+        self.threads = threads_per_kernel or max(1, cores // self.size)
+        self._idle: asyncio.Queue[ChildKernel] = asyncio.Queue()
+        self._kernels: list[ChildKernel] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def _env(self) -> dict[str, str]:
+        threads = str(self.threads)
+        return {
+            **os.environ,
+            "OMP_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            "JPY_PARENT_PID": str(os.getpid()),
+        }
+
+    async def start(self) -> None:
+        """Start and warm ``size`` kernels concurrently."""
+        kernels = await asyncio.gather(*(self._start_one() for _ in range(self.size)))
+        for kernel in kernels:
+            self._idle.put_nowait(kernel)
+
+    async def _start_one(self) -> ChildKernel:
+        kwargs: dict[str, Any] = {"kernel_name": self.kernel_name, "env": self._env()}
+        if self.cwd:
+            kwargs["cwd"] = self.cwd
+        kernel_id = await _maybe_await(self.manager.start_kernel(**kwargs))
+        kernel = ChildKernel(self.manager, kernel_id)
+        self._kernels.append(kernel)
+        await kernel.connect()
+        return kernel
+
+    @property
+    def kernel_ids(self) -> list[str]:
+        """Ids of the kernels this pool owns."""
+        return [k.kernel_id for k in self._kernels]
+
+    async def acquire(self) -> ChildKernel:
+        """Wait for an idle, warm kernel."""
+        return await self._idle.get()
+
+    def release(self, kernel: ChildKernel, *, healthy: bool) -> None:
+        """Give ``kernel`` back: reset (healthy) or restarted (timed out / died) in the background."""
+        kernel.simulations += 1
+        task = asyncio.ensure_future(self._recycle(kernel, healthy=healthy))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _recycle(self, kernel: ChildKernel, *, healthy: bool) -> None:
+        if self._closed:
+            return
+        try:
+            if healthy and kernel.simulations < self.recycle_after and await kernel.alive():
+                result = await kernel.execute("_sela_reset()", timeout=30, hidden=True)
+                if result.ok:
+                    self._idle.put_nowait(kernel)
+                    return
+            await kernel.restart()
+            self._idle.put_nowait(kernel)
+        except Exception as exc:  # a kernel that cannot come back is replaced by a new one
+            log.warning("replacing kernel %s: %s", kernel.kernel_id, exc)
+            await kernel.shutdown()
+            with contextlib.suppress(ValueError):
+                self._kernels.remove(kernel)
+            if not self._closed:
+                self._idle.put_nowait(await self._start_one())
+
+    async def close(self) -> None:
+        """Shut down every kernel of the pool (and the manager, when the pool made it)."""
+        self._closed = True
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*(k.shutdown() for k in self._kernels), return_exceptions=True)
+        self._kernels.clear()
+        if self.owns_manager:
+            with contextlib.suppress(Exception):
+                await _maybe_await(self.manager.shutdown_all(now=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# One simulation
+
+
+@dataclass
+class StageCell:
+    """A cell of a simulation: a stage's code, whose node it belongs to and its role."""
+
+    stage: str
+    source: str
+    role: str  # "path": a node's own stage code; "default": completes a partial pipeline
+    node_id: str | None = None
+    snapshot_path: str | None = None  # take a snapshot after this cell
+
+
+@dataclass
+class SimulationPlan:
+    """What to run for one node; built by the search from the coder and the store."""
+
+    setup: str
+    cells: list[StageCell]
+    replay: list[StageCell] = field(default_factory=list)  # ancestors' code, if no snapshot
+    restore_from: str | None = None
+    root_snapshot_path: str | None = None  # snapshot of the setup state (the root's)
+    predictions_path: str | None = None
+    metric: str = ""
+    cell_timeout: float = 120.0
+    simulation_timeout: float = 600.0
+
+
+@dataclass
+class ExecutedCell:
+    """A cell as it ran, with the metadata the node notebook keeps."""
+
+    role: str  # setup | path | default | evaluation | replay
+    stage: str
+    node_id: str | None
+    result: CellResult
+
+
+@dataclass
+class SimulationResult:
+    """What a simulation produced: cells, dev score or error, timings."""
+
+    cells: list[ExecutedCell] = field(default_factory=list)
+    dev_score: float | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    traceback: str = ""
+    restored: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def kernel_healthy(self) -> bool:
+        """False when the kernel must be restarted before it is reused."""
+        return self.error_kind not in ("timeout", "kernel_died")
+
+    def output_tail(self, limit: int = 4000) -> str:
+        """The printed text of the simulation's last cells, tail-trimmed."""
+        return "".join(c.result.text_output() for c in self.cells)[-limit:]
+
+
+async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> SimulationResult:
+    """Execute ``plan`` in ``kernel``: restore or set up, run stage cells, snapshot, evaluate.
+
+    Never raises for a failing stage: the error, its kind and traceback land in the result, with
+    every cell that ran before it.
+    """
+    out = SimulationResult()
+    started = time.perf_counter()
+    deadline = time.monotonic() + plan.simulation_timeout
+    timings = out.timings
+
+    def budget() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CellTimeout(
+                f"simulation timed out after {plan.simulation_timeout:.0f} s", kind="timeout"
+            )
+        return min(plan.cell_timeout, left)
+
+    async def visible(cell: StageCell | None, role: str, source: str, stage: str) -> CellResult:
+        result = await kernel.execute(source, timeout=budget())
+        out.cells.append(ExecutedCell(role, stage, cell.node_id if cell else None, result))
+        timings["in_cells"] = timings.get("in_cells", 0.0) + result.duration
+        if not result.ok:
+            raise SimulationError(
+                f"{stage} cell failed: {result.error_text}", kind="error",
+                traceback=result.traceback,
+            )
+        return result
+
+    async def hidden(source: str, key: str) -> Any:
+        t0 = time.perf_counter()
+        result = await kernel.execute(source, timeout=budget(), hidden=True)
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+        if not result.ok:
+            raise SimulationError(f"harness step failed: {result.error_text}", kind="harness")
+        return result
+
+    try:
+        if plan.restore_from:
+            t0 = time.perf_counter()
+            out.restored = bool(
+                await kernel.evaluate(call("_sela_restore", plan.restore_from), timeout=budget())
+            )
+            timings["restore"] = time.perf_counter() - t0
+        if not out.restored:
+            await visible(None, "setup", plan.setup, "setup")
+            if plan.root_snapshot_path:
+                await hidden(call("_sela_snapshot", plan.root_snapshot_path), "snapshot")
+            for cell in plan.replay:
+                await visible(cell, "replay", cell.source, cell.stage)
+        for cell in plan.cells:
+            if cell.source.strip():
+                await visible(cell, cell.role, cell.source, cell.stage)
+            if cell.snapshot_path:
+                await hidden(call("_sela_snapshot", cell.snapshot_path), "snapshot")
+        await visible(None, "evaluation", EVALUATION_SOURCE, "evaluation")
+        score = await kernel.evaluate("float(dev_score)", timeout=budget())
+        out.dev_score = float(score) if score is not None else None
+        if plan.predictions_path:
+            await hidden(
+                call("_sela_save_predictions", plan.predictions_path, plan.metric), "predictions"
+            )
+    except SimulationError as exc:
+        out.error = str(exc)
+        out.error_kind = exc.kind
+        out.traceback = exc.traceback
+        if isinstance(exc, CellTimeout) and await kernel.interrupt_and_drain():
+            out.error_kind = "timeout_interrupted"
+    timings["total"] = time.perf_counter() - started
+    return out
+
+
+def build_notebook(
+    result: SimulationResult,
+    *,
+    title: str,
+    ancestor_cells: Sequence[Any] = (),
+    metadata: dict[str, Any] | None = None,
+) -> nbformat.NotebookNode:
+    """The node's notebook: a header, (ancestors' cells when resumed), its cells with outputs."""
+    nb = new_notebook()
+    nb.metadata.update(
+        {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+            "sela": metadata or {},
+        }
+    )
+    nb.cells.append(new_markdown_cell(title))
+    for cell in ancestor_cells:
+        nb.cells.append(cell)
+    for count, executed in enumerate(result.cells, start=len(ancestor_cells) + 1):
+        cell = new_code_cell(
+            executed.result.source,
+            outputs=executed.result.outputs,
+            execution_count=count,
+            metadata={
+                "sela": {
+                    "role": executed.role,
+                    "stage": executed.stage,
+                    "node": executed.node_id,
+                    "duration_s": round(executed.result.duration, 4),
+                }
+            },
+        )
+        nb.cells.append(cell)
+    if result.error:
+        nb.cells.append(new_markdown_cell(f"**Simulation failed** ({result.error_kind}): "
+                                          f"`{result.error}`"))
+    return nb
+
+
+def _append_output(outputs: list[Any], output: Any) -> None:
+    """Add an output, merging consecutive stream text of the same stream as Jupyter does."""
+    if (
+        output.get("output_type") == "stream"
+        and outputs
+        and outputs[-1].get("output_type") == "stream"
+        and outputs[-1].get("name") == output.get("name")
+    ):
+        outputs[-1]["text"] += output["text"]
+        return
+    outputs.append(output)
+
+
+async def _maybe_await(value: Any) -> Any:
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        return await value
+    return value

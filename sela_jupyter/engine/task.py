@@ -1,0 +1,429 @@
+"""The learning task: target, task type, metric, data profile and the seeded split.
+
+Everything here is decided once per run and written to ``run.json``: the metric's direction never
+changes mid-search, and the split is reproducible from the frame and the seed alone (the exported
+notebook runs the same :func:`split_frame` code, see :func:`split_source`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from .errors import SelaInputError
+
+TASK_TYPES = ("regression", "binary", "multiclass")
+
+#: metric name -> (direction, task types it applies to)
+METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "f1": ("maximize", ("binary",)),
+    "f1_weighted": ("maximize", ("binary", "multiclass")),
+    "accuracy": ("maximize", ("binary", "multiclass")),
+    "roc_auc": ("maximize", ("binary", "multiclass")),
+    "rmse": ("minimize", ("regression",)),
+    "mae": ("minimize", ("regression",)),
+    "r2": ("maximize", ("regression",)),
+    "rmsle": ("minimize", ("regression",)),
+}
+
+DEFAULT_METRIC = {"binary": "f1", "multiclass": "f1_weighted", "regression": "rmse"}
+
+# Column kinds the profile assigns; the insight catalog conditions on them.
+NUMERIC, CATEGORICAL, TEXT, DATETIME, ID_LIKE = "numeric", "categorical", "text", "datetime", "id"
+
+_ID_NAME = re.compile(r"(^|_)(id|index|rownames|uuid|key)$", re.IGNORECASE)
+_MIN_ROWS = 20
+_MIN_STRATIFY_COUNT = 5
+
+
+@dataclass(frozen=True)
+class Task:
+    """What is learned and how it is scored, fixed once per run."""
+
+    target: str
+    task_type: str
+    metric: str
+    seed: int = 0
+    positive_label: Any = None
+    classes: tuple[Any, ...] = ()
+
+    @property
+    def direction(self) -> str:
+        """``"maximize"`` or ``"minimize"``; fixed by the metric."""
+        return METRICS[self.metric][0]
+
+    @property
+    def is_classification(self) -> bool:
+        """True for binary and multiclass tasks."""
+        return self.task_type != "regression"
+
+    def reward(self, score: float | None) -> float:
+        """Map a dev score to an MCTS reward in [0, inf): higher is better, failures are 0."""
+        if score is None or not np.isfinite(score):
+            return 0.0
+        if self.direction == "minimize":
+            return 1.0 / (1.0 + max(score, 0.0))
+        return max(float(score), 0.0)
+
+    def better(self, a: float | None, b: float | None) -> bool:
+        """True when score ``a`` beats score ``b`` (``None`` loses to anything)."""
+        if a is None:
+            return False
+        if b is None:
+            return True
+        return a < b if self.direction == "minimize" else a > b
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as stored in ``run.json``."""
+        data = asdict(self)
+        data["classes"] = [_json_scalar(c) for c in self.classes]
+        data["positive_label"] = _json_scalar(self.positive_label)
+        data["direction"] = self.direction
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            target=data["target"],
+            task_type=data["task_type"],
+            metric=data["metric"],
+            seed=int(data.get("seed", 0)),
+            positive_label=data.get("positive_label"),
+            classes=tuple(data.get("classes", ())),
+        )
+
+
+@dataclass
+class ColumnProfile:
+    """One feature column as the profile sees it."""
+
+    name: str
+    dtype: str
+    kind: str
+    missing: int
+    unique: int
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DataProfile:
+    """What the insight proposers and coders know about the data (never the data itself)."""
+
+    n_rows: int
+    n_features: int
+    target: str
+    task_type: str
+    columns: list[ColumnProfile]
+    target_summary: dict[str, Any]
+    metadata: dict[str, int]
+    head: str
+    dropped_target_rows: int = 0
+
+    def names(self, kind: str) -> list[str]:
+        """Feature column names of one kind (``numeric``, ``categorical``, ``text``, ...)."""
+        return [c.name for c in self.columns if c.kind == kind]
+
+    @property
+    def missing_columns(self) -> list[str]:
+        """Feature columns with at least one missing value."""
+        return [c.name for c in self.columns if c.missing > 0]
+
+    @property
+    def skewed_target(self) -> bool:
+        """True for a positive regression target whose skew makes a log transform worth trying."""
+        summary = self.target_summary
+        return (
+            self.task_type == "regression"
+            and summary.get("min", -1) >= 0
+            and abs(summary.get("skew", 0.0)) > 0.75
+        )
+
+    @property
+    def imbalanced(self) -> bool:
+        """True for a classification target whose rarest class is under a third of the largest."""
+        counts = self.target_summary.get("counts", {})
+        if len(counts) < 2:
+            return False
+        return min(counts.values()) / max(counts.values()) < 1 / 3
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as stored in ``run.json``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataProfile:
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        data["columns"] = [ColumnProfile(**c) for c in data["columns"]]
+        return cls(**data)
+
+    def summary(self) -> str:
+        """A few lines a person reads before a search starts."""
+        kinds = {k: self.names(k) for k in (NUMERIC, CATEGORICAL, TEXT, DATETIME, ID_LIKE)}
+        lines = [
+            f"{self.n_rows} rows x {self.n_features} features, target {self.target!r} "
+            f"({self.task_type})",
+            "columns: "
+            + ", ".join(f"{len(v)} {k}" for k, v in kinds.items() if v),
+        ]
+        if self.missing_columns:
+            lines.append("missing values in: " + ", ".join(self.missing_columns[:10]))
+        if kinds[ID_LIKE]:
+            lines.append("id-like (ignored by default): " + ", ".join(kinds[ID_LIKE]))
+        if self.dropped_target_rows:
+            lines.append(f"{self.dropped_target_rows} rows without a target value are left out")
+        return "\n".join(lines)
+
+
+def validate_frame(frame: Any, target: str) -> pd.DataFrame:
+    """Check that ``frame`` can be searched for ``target``; raise :class:`SelaInputError` if not.
+
+    Returns the rows that have a target value (a new frame; the caller's is never changed).
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise SelaInputError(
+            f"expected a pandas DataFrame, got {type(frame).__name__}; "
+            "wrap your data with pd.DataFrame(...) first"
+        )
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise SelaInputError(f"the DataFrame is empty ({frame.shape[0]} rows, "
+                             f"{frame.shape[1]} columns)")
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise SelaInputError(
+            "duplicated column names: " + ", ".join(repr(c) for c in duplicated)
+            + "; rename them so every column has its own name"
+        )
+    if target not in frame.columns:
+        close = difflib.get_close_matches(str(target), [str(c) for c in frame.columns], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise SelaInputError(
+            f"target column {target!r} not found in the DataFrame{hint} "
+            f"(columns: {', '.join(map(str, frame.columns[:20]))})"
+        )
+    labelled = frame[frame[target].notna()]
+    if labelled.empty:
+        raise SelaInputError(f"target column {target!r} has no values: every row is missing")
+    if labelled[target].nunique() < 2:
+        raise SelaInputError(
+            f"target column {target!r} has a single value ({labelled[target].iloc[0]!r}); "
+            "there is nothing to learn"
+        )
+    if frame.shape[1] < 2:
+        raise SelaInputError(f"the DataFrame has no feature columns besides {target!r}")
+    if len(labelled) < _MIN_ROWS:
+        raise SelaInputError(
+            f"only {len(labelled)} rows have a target value; at least {_MIN_ROWS} are needed "
+            "to split train, dev and test"
+        )
+    return labelled
+
+
+def infer_task_type(y: pd.Series) -> str:
+    """Guess regression, binary or multiclass from the target's values."""
+    y = y.dropna()
+    n_unique = y.nunique()
+    if pd.api.types.is_bool_dtype(y) or n_unique == 2:
+        return "binary"
+    if pd.api.types.is_numeric_dtype(y):
+        integral = bool(np.all(np.equal(np.mod(y.to_numpy(dtype=float), 1), 0)))
+        if integral and n_unique <= min(20, max(3, len(y) // 20)):
+            return "multiclass"
+        return "regression"
+    return "multiclass"
+
+
+def make_task(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    task_type: str | None = None,
+    metric: str | None = None,
+    seed: int = 0,
+) -> Task:
+    """Fix the task for ``frame``: task type (inferred unless given), metric and positive class."""
+    y = frame[target].dropna()
+    if task_type is None:
+        task_type = infer_task_type(y)
+    if task_type not in TASK_TYPES:
+        raise SelaInputError(f"unknown task {task_type!r}; choose one of {', '.join(TASK_TYPES)}")
+    if task_type == "regression" and not pd.api.types.is_numeric_dtype(y):
+        raise SelaInputError(f"task 'regression' needs a numeric target, {target!r} is {y.dtype}")
+    if task_type == "binary" and y.nunique() != 2:
+        raise SelaInputError(f"task 'binary' needs 2 classes, {target!r} has {y.nunique()}")
+    metric = metric or DEFAULT_METRIC[task_type]
+    if metric not in METRICS:
+        raise SelaInputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    if task_type not in METRICS[metric][1]:
+        allowed = [m for m, (_, tasks) in METRICS.items() if task_type in tasks]
+        raise SelaInputError(
+            f"metric {metric!r} does not apply to a {task_type} task; use one of {', '.join(allowed)}"
+        )
+    if metric == "rmsle" and (y < 0).any():
+        raise SelaInputError(f"metric 'rmsle' needs a non-negative target; {target!r} has negatives")
+    classes: tuple[Any, ...] = ()
+    positive = None
+    if task_type != "regression":
+        counts = y.value_counts()
+        classes = tuple(_json_scalar(c) for c in sorted(counts.index, key=str))
+        if task_type == "binary":
+            # The minority class is the positive one; ties go to the later label in sort order.
+            positive = _json_scalar(min(counts.index, key=lambda c: (counts[c], -classes.index(c))))
+    return Task(target, task_type, metric, seed, positive, classes)
+
+
+def profile_frame(frame: pd.DataFrame, task: Task, *, dropped_target_rows: int = 0) -> DataProfile:
+    """Describe ``frame``'s columns and target for the insight proposers (and people)."""
+    features = frame.drop(columns=[task.target])
+    n = len(frame)
+    columns = [_profile_column(features[name], n) for name in features.columns]
+    y = frame[task.target]
+    if task.is_classification:
+        counts = {str(k): int(v) for k, v in y.value_counts().items()}
+        target_summary: dict[str, Any] = {"counts": counts, "n_classes": len(counts)}
+    else:
+        values = y.astype(float)
+        target_summary = {
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "skew": float(values.skew()),
+        }
+    numeric = sum(c.kind == NUMERIC for c in columns)
+    metadata = {
+        "NumberOfInstances": n,
+        "NumberOfFeatures": features.shape[1],
+        "NumberOfClasses": int(y.nunique()) if task.is_classification else 0,
+        "NumberOfMissingValues": int(features.isna().sum().sum()),
+        "NumberOfInstancesWithMissingValues": int(features.isna().any(axis=1).sum()),
+        "NumberOfNumericFeatures": numeric,
+        "NumberOfSymbolicFeatures": features.shape[1] - numeric,
+    }
+    with pd.option_context("display.max_columns", 30, "display.width", 200):
+        head = frame.head(5).to_string(max_colwidth=40)
+    return DataProfile(
+        n_rows=n,
+        n_features=features.shape[1],
+        target=task.target,
+        task_type=task.task_type,
+        columns=columns,
+        target_summary=target_summary,
+        metadata=metadata,
+        head=head,
+        dropped_target_rows=dropped_target_rows,
+    )
+
+
+def split_frame(
+    frame: pd.DataFrame, task: Task, *, has_test: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Seeded 60/20/20 train/dev/test split (train/dev 75/25 when a separate test frame exists).
+
+    Stratified for classification when every class has enough rows. The exported notebook runs
+    exactly this logic (:func:`split_source`), so both see the same rows.
+    """
+    stratify = _stratify_column(frame, task)
+    if has_test:
+        train, dev = train_test_split(
+            frame, test_size=0.25, random_state=task.seed, stratify=stratify
+        )
+        return train, dev, None
+    rest, test = train_test_split(frame, test_size=0.2, random_state=task.seed, stratify=stratify)
+    stratify = _stratify_column(rest, task)
+    train, dev = train_test_split(rest, test_size=0.25, random_state=task.seed, stratify=stratify)
+    return train, dev, test
+
+
+def split_source(task: Task, *, has_test: bool = False, frame_name: str = "data") -> str:
+    """Python source that reproduces :func:`split_frame` with only pandas and scikit-learn."""
+    strat = (
+        f"{frame_name}[TARGET] if {frame_name}[TARGET].value_counts().min() >= "
+        f"{_MIN_STRATIFY_COUNT} else None"
+    )
+    if has_test:
+        return (
+            f"train, dev = train_test_split(\n"
+            f"    {frame_name}, test_size=0.25, random_state=SEED,\n"
+            f"    stratify={strat if task.is_classification else 'None'},\n)"
+        )
+    rest_strat = "rest[TARGET] if rest[TARGET].value_counts().min() >= " f"{_MIN_STRATIFY_COUNT} else None"
+    return (
+        f"rest, test = train_test_split(\n"
+        f"    {frame_name}, test_size=0.2, random_state=SEED,\n"
+        f"    stratify={strat if task.is_classification else 'None'},\n)\n"
+        f"train, dev = train_test_split(\n"
+        f"    rest, test_size=0.25, random_state=SEED,\n"
+        f"    stratify={rest_strat if task.is_classification else 'None'},\n)"
+    )
+
+
+def _stratify_column(frame: pd.DataFrame, task: Task) -> pd.Series | None:
+    if not task.is_classification:
+        return None
+    y = frame[task.target]
+    return y if y.value_counts().min() >= _MIN_STRATIFY_COUNT else None
+
+
+def _profile_column(column: pd.Series, n_rows: int) -> ColumnProfile:
+    non_null = column.dropna()
+    unique = int(non_null.nunique())
+    examples = [str(v)[:40] for v in non_null.unique()[:3]]
+    return ColumnProfile(
+        name=str(column.name),
+        dtype=str(column.dtype),
+        kind=_column_kind(column, non_null, unique, n_rows),
+        missing=int(column.isna().sum()),
+        unique=unique,
+        examples=examples,
+    )
+
+
+def _column_kind(column: pd.Series, non_null: pd.Series, unique: int, n_rows: int) -> str:
+    if pd.api.types.is_bool_dtype(column):
+        return CATEGORICAL
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return DATETIME
+    all_distinct = unique >= 0.98 * max(len(non_null), 1) and len(non_null) > 20
+    if pd.api.types.is_numeric_dtype(column):
+        integral = pd.api.types.is_integer_dtype(column)
+        if integral and all_distinct and (
+            _ID_NAME.search(str(column.name)) or non_null.is_monotonic_increasing
+        ):
+            return ID_LIKE
+        return NUMERIC
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return CATEGORICAL
+    text = non_null.astype(str)
+    if len(text) and _looks_like_dates(text):
+        return DATETIME
+    words = text.str.split().str.len().mean() if len(text) else 0
+    if words >= 4 and unique > 0.3 * max(len(text), 1):
+        return TEXT
+    if all_distinct:
+        return ID_LIKE
+    return CATEGORICAL
+
+
+def _looks_like_dates(text: pd.Series) -> bool:
+    sample = text.head(200)
+    if sample.str.fullmatch(r"[-+]?\d+(\.\d+)?").mean() > 0.5:
+        return False  # plain numbers stored as strings are not dates
+    if not sample.str.contains(r"\d").all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() > 0.9)
+
+
+def _json_scalar(value: Any) -> Any:
+    """numpy scalars -> plain Python, so labels survive JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
