@@ -10,3 +10,14 @@ except ImportError:  # a source checkout that was never built
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "sela-jupyter"}]
+
+
+def __getattr__(name: str):  # lazy: importing the package stays cheap for the server extension
+    if name in ("run", "open_run", "resume", "Run"):
+        from .engine import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'sela_jupyter' has no attribute {name!r}")
+
+
+__all__ = ["Run", "__version__", "open_run", "resume", "run"]

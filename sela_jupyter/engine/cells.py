@@ -206,11 +206,15 @@ def _sela_snapshot(path):
 
 
 def _sela_restore(path):
-    """Load a snapshot into this kernel; False (and nothing loaded) on a library version mismatch."""
+    """Load a snapshot into this kernel; False (nothing loaded) if it is missing, unreadable or
+    was taken with other library versions: the caller then replays the stage code instead."""
     import importlib, cloudpickle
-    with open(path, "rb") as f:
-        snap = cloudpickle.load(f)
-    if snap["versions"] != _sela_versions():
+    try:
+        with open(path, "rb") as f:
+            snap = cloudpickle.load(f)
+    except Exception:
+        return False
+    if snap.get("versions") != _sela_versions():
         return False
     ns = get_ipython().user_ns
     for name, module in snap["modules"].items():

@@ -52,6 +52,9 @@ class Task:
     seed: int = 0
     positive_label: Any = None
     classes: tuple[Any, ...] = ()
+    #: Errors are divided by this before ``1/(1+s)``: the target's standard deviation for
+    #: rmse and mae, so rewards sit on the same 0..1 scale as F1 whatever the target's units.
+    score_scale: float = 1.0
 
     @property
     def direction(self) -> str:
@@ -64,11 +67,14 @@ class Task:
         return self.task_type != "regression"
 
     def reward(self, score: float | None) -> float:
-        """Map a dev score to an MCTS reward in [0, inf): higher is better, failures are 0."""
+        """Map a dev score to an MCTS reward, higher is better, failures 0.
+
+        Lower-is-better metrics map to ``1/(1+s/scale)`` (see :attr:`score_scale`).
+        """
         if score is None or not np.isfinite(score):
             return 0.0
         if self.direction == "minimize":
-            return 1.0 / (1.0 + max(score, 0.0))
+            return 1.0 / (1.0 + max(score, 0.0) / self.score_scale)
         return max(float(score), 0.0)
 
     def better(self, a: float | None, b: float | None) -> bool:
@@ -97,6 +103,7 @@ class Task:
             seed=int(data.get("seed", 0)),
             positive_label=data.get("positive_label"),
             classes=tuple(data.get("classes", ())),
+            score_scale=float(data.get("score_scale", 1.0)),
         )
 
 
@@ -276,7 +283,10 @@ def make_task(
         if task_type == "binary":
             # The minority class is the positive one; ties go to the later label in sort order.
             positive = _json_scalar(min(counts.index, key=lambda c: (counts[c], -classes.index(c))))
-    return Task(target, task_type, metric, seed, positive, classes)
+    scale = 1.0
+    if metric in ("rmse", "mae"):
+        scale = float(y.astype(float).std()) or 1.0
+    return Task(target, task_type, metric, seed, positive, classes, scale)
 
 
 def profile_frame(frame: pd.DataFrame, task: Task, *, dropped_target_rows: int = 0) -> DataProfile:

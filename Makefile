@@ -1,0 +1,48 @@
+# sela-jupyter: `make demo` runs the main job on the built-in defaults, `make test` passes every test.
+# Both install everything they need first (Python venv in .venv, the labextension, test tools).
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test test-python test-js lint format bench clean
+
+$(VENV)/.installed: pyproject.toml package.json
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/sela run examples/housing.csv --target price --rollouts 10 --parallel 2
+
+lint: install
+	$(BIN)/ruff check sela_jupyter tests benchmarks examples
+	$(BIN)/ruff format --check sela_jupyter tests benchmarks examples
+	$(BIN)/jlpm lint:check
+
+format: install
+	$(BIN)/ruff format sela_jupyter tests benchmarks examples
+	$(BIN)/ruff check --fix sela_jupyter tests benchmarks examples
+	$(BIN)/jlpm prettier && $(BIN)/jlpm eslint
+
+test-python: install
+	$(PY) -m pytest
+
+test-js: install
+	$(BIN)/jlpm test
+
+test: install lint test-js test-python
+	$(BIN)/jupyter labextension list 2>&1 | grep -q "sela-jupyter.*enabled.*OK"
+
+bench: install
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) node_modules lib sela_jupyter/labextension .sela

@@ -1,0 +1,293 @@
+"""The ``sela`` command line: headless runs, listing, resuming and exporting.
+
+    sela run data.csv --target price --rollouts 10 --parallel 2
+    sela list
+    sela show RUN
+    sela resume RUN
+    sela export RUN --format ipynb
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from .engine.errors import SelaError, SelaInputError
+
+
+def read_table(path: str) -> pd.DataFrame:
+    """Read a CSV, TSV, Parquet or JSON(L) file, with one clear error when it does not parse."""
+    file = Path(path)
+    if not file.is_file():
+        raise SelaInputError(f"no such data file: {path}")
+    suffix = "".join(file.suffixes[-2:]).lower()
+    try:
+        if suffix.endswith(".parquet") or suffix.endswith(".pq"):
+            return pd.read_parquet(file)
+        if suffix.endswith((".jsonl", ".ndjson")):
+            return pd.read_json(file, lines=True)
+        if suffix.endswith(".json"):
+            return pd.read_json(file)
+        sep = "\t" if suffix.endswith((".tsv", ".tab")) else ","
+        frame = pd.read_csv(file, sep=sep)
+    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SelaInputError(f"could not parse {path}: {detail}") from exc
+    if frame.shape[1] == 1 and frame.shape[0] > 0 and sep == ",":
+        only = str(frame.columns[0])
+        if any(ch in only for ch in ";\t|"):
+            raise SelaInputError(
+                f"could not parse {path}: every row is a single field ({only[:60]!r}); "
+                "is it separated by something other than commas?"
+            )
+    return frame
+
+
+class ProgressPrinter:
+    """Event listener that draws a progress bar and one line per finished simulation."""
+
+    def __init__(self, total: int | None, budget: float | None, metric: str,
+                 stream: TextIO = sys.stderr) -> None:
+        self.total = total
+        self.budget = budget
+        self.metric = metric
+        self.stream = stream
+        self.done = 0
+        self.best: float | None = None
+        self.started = time.monotonic()
+        self.tty = stream.isatty()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """Handle one search event."""
+        if event["type"] == "run_started":
+            self.done = event["run"].get("simulations", 0)
+        if event["type"] != "simulation_finished":
+            return
+        self.done += 1
+        node = event["node"]
+        best = event.get("best") or {}
+        self.best = best.get("dev_score")
+        insight = (node.get("insight") or {}).get("text", "built-in defaults")
+        if node["status"] == "failed":
+            result = f"failed: {node.get('error') or ''}"[:90]
+        else:
+            result = f"dev {self.metric} {node['dev_score']:.6g}"
+        elapsed = time.monotonic() - self.started
+        self._clear()
+        print(f"  {node['id']:>5} {node['stage']:<10} {insight[:60]:<60} {result}", file=self.stream)
+        self._bar(elapsed)
+
+    def _clear(self) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[2K")
+
+    def _bar(self, elapsed: float) -> None:
+        if self.total:
+            width = 24
+            filled = int(width * min(self.done, self.total) / self.total)
+            bar = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
+        else:
+            bar = f"{self.done} simulations"
+        budget = f" / {self.budget:.0f}s" if self.budget else ""
+        best = f"{self.best:.6g}" if self.best is not None else "-"
+        text = f"{bar}  best {self.metric} {best}  {elapsed:.0f}s{budget}"
+        if self.tty:
+            self.stream.write(text)
+            self.stream.flush()
+        else:
+            print(text, file=self.stream)
+
+    def close(self) -> None:
+        """End the progress line."""
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
+    record = run.record
+    task = run.task
+    with pd.option_context("display.max_colwidth", 70, "display.width", 200):
+        board = run.leaderboard(limit=10)
+        print(f"\nrun {run.id}: {record['status']}, {record['simulations']} simulations, "
+              f"{record['timings'].get('elapsed', 0):.1f}s", file=stream)
+        print(f"task: {task.task_type}, target {task.target!r}, metric {task.metric} "
+              f"({task.direction})\n", file=stream)
+        print(board.to_string() if len(board) else "(no simulations yet)", file=stream)
+    best = run.best
+    if best is not None:
+        print(f"\nbest node {best.id}: dev {task.metric} {best.dev_score:.6g}"
+              + (f", test {task.metric} {best.test_score:.6g}" if best.test_score is not None
+                 else ""), file=stream)
+        for insight in run.tree.insights(best):
+            print(f"  {insight.stage:<10} {insight.text}", file=stream)
+    print(f"\nnotebooks: {run.path / 'nodes'}/<node>/notebook.ipynb "
+          f"({len(run.notebooks())} written)", file=stream)
+    if record.get("error"):
+        print(f"error: {record['error']}", file=stream)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .engine.api import Run, parse_duration
+    from .engine.search import Search, SearchOptions, create_run
+    from .engine.store import RunStore
+
+    frame = read_table(args.data)
+    test = read_table(args.test) if args.test else None
+    budget = parse_duration(args.time_budget)
+    rollouts = args.rollouts if args.rollouts is not None else (None if budget else 10)
+    options = SearchOptions(rollouts=rollouts, time_budget=budget, parallel=args.parallel,
+                            seed=args.seed, max_depth=args.max_depth,
+                            cell_timeout=args.cell_timeout,
+                            simulation_timeout=args.simulation_timeout)
+    store = RunStore(args.runs_dir)
+    run_id = create_run(frame, args.target, store=store, options=options, test=test,
+                        task_type=args.task, metric=args.metric, name=args.name,
+                        source=str(Path(args.data).resolve()))
+    return _search(store, run_id, Search, Run)
+
+
+def _search(store: Any, run_id: str, search_cls: Any, run_cls: Any) -> int:
+    from .engine.api import run_sync
+
+    run = run_cls(store, run_id)
+    opts = run.record["options"]
+    print(f"run {run_id} in {run.path}", file=sys.stderr)
+    print(run._search.state.profile.summary(), file=sys.stderr)
+    printer = ProgressPrinter(opts.get("rollouts"), opts.get("time_budget"), run.task.metric)
+    search = search_cls(store, run_id, listeners=[printer])
+    try:
+        run_sync(search.run())
+    except KeyboardInterrupt:
+        printer.close()
+        print("interrupted: `sela resume` finishes the run", file=sys.stderr)
+        return 130
+    printer.close()
+    _print_summary(run.reload())
+    return 0 if run.record["status"] in ("finished", "stopped") else 1
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from .engine.api import Run
+    from .engine.search import Search
+    from .engine.store import RunStore
+
+    store = RunStore(args.runs_dir)
+    return _search(store, store.resolve(args.run), Search, Run)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .engine.store import RunStore
+
+    store = RunStore(args.runs_dir)
+    runs = store.list_runs()
+    if not runs:
+        print(f"no runs in {store.root}")
+        return 0
+    rows = []
+    for r in runs:
+        best = r.get("best") or {}
+        task = r.get("task", {})
+        rows.append({
+            "id": r["id"],
+            "status": r.get("status"),
+            "target": task.get("target"),
+            "metric": task.get("metric"),
+            "best dev": best.get("dev_score"),
+            "best test": best.get("test_score"),
+            "sims": r.get("simulations"),
+            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("created", 0))),
+        })
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .engine.api import open_run
+
+    run = open_run(args.run, args.runs_dir)
+    print(run._search.state.profile.summary())
+    _print_summary(run)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .engine.api import open_run
+
+    run = open_run(args.run, args.runs_dir)
+    node = run.node(args.node)
+    if args.format == "py":
+        text = run.export_code(node.id)
+        out = Path(args.output) if args.output else Path(f"sela-{run.id}-{node.id}.py")
+        out.write_text(text, encoding="utf-8")
+    else:
+        out = run.export_notebook(args.output or f"sela-{run.id}-{node.id}.ipynb", node.id)
+    print(out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sela`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="sela", description="SELA-style ML pipeline search: insights + MCTS + child kernels."
+    )
+    parser.add_argument("--runs-dir", default=None,
+                        help="where runs live (default: ./.sela/runs)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="search for a pipeline predicting a column of a data file")
+    p.add_argument("data", help="CSV, TSV, Parquet or JSON file")
+    p.add_argument("--target", required=True, help="the column to predict")
+    p.add_argument("--rollouts", type=int, default=None,
+                   help="number of simulations (default 10, or unlimited with --time-budget)")
+    p.add_argument("--time-budget", default=None, help="wall-clock budget, e.g. 90s, 10m, 1h")
+    p.add_argument("--parallel", type=int, default=1, help="simulations at once (kernels)")
+    p.add_argument("--test", default=None, help="a separate test file (train/dev split only)")
+    p.add_argument("--metric", default=None, help="f1, f1_weighted, accuracy, roc_auc, rmse, "
+                   "mae, r2, rmsle (default: f1 / f1_weighted / rmse)")
+    p.add_argument("--task", default=None, choices=["regression", "binary", "multiclass"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-depth", type=int, default=5, help="stages searched (1-5)")
+    p.add_argument("--name", default=None, help="a name for the run")
+    p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
+    p.add_argument("--simulation-timeout", type=float, default=300.0,
+                   help="seconds per simulation")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("list", help="list runs, newest first")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("show", help="a run's leaderboard and best pipeline")
+    p.add_argument("run", nargs="?", default="last", help="run id, prefix or name (default: last)")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("resume", help="finish a stopped or crashed run")
+    p.add_argument("run", help="run id, prefix or name")
+    p.set_defaults(func=_cmd_resume)
+
+    p = sub.add_parser("export", help="export a node's pipeline as a notebook or script")
+    p.add_argument("run", nargs="?", default="last")
+    p.add_argument("--node", default="best", help="node id (default: best)")
+    p.add_argument("--format", choices=["ipynb", "py"], default="ipynb")
+    p.add_argument("-o", "--output", default=None, help="output path")
+    p.set_defaults(func=_cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sela`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SelaError as exc:
+        print(f"sela: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

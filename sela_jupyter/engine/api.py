@@ -1,0 +1,264 @@
+"""The Python API: ``sela_jupyter.run(df, target=...)`` and the :class:`Run` it returns.
+
+    >>> import sela_jupyter
+    >>> run = sela_jupyter.run(df, target="price", rollouts=10)
+    >>> run.leaderboard().head()
+    >>> run.predict(new_rows)
+    >>> run.export_notebook("best_pipeline.ipynb")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import re
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from .errors import SelaInputError
+from .export import cells_to_script, notebook_text, pipeline_cells
+from .mcts import Node
+from .search import Listener, Search, SearchOptions, create_run
+from .store import RunStore, atomic_write_text
+
+T = TypeVar("T")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|hr)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}
+
+
+def parse_duration(value: str | float | int | None) -> float | None:
+    """Seconds from ``90``, ``"90s"``, ``"10m"``, ``"1.5h"``; ``None`` stays ``None``."""
+    if value is None or isinstance(value, (int, float)):
+        return None if value is None else float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise SelaInputError(
+            f"cannot read the time budget {value!r}: use seconds or a number with s, m or h "
+            "(e.g. 90s, 10m, 1h)"
+        )
+    number, unit = match.groups()
+    return float(number) * _UNIT_SECONDS[(unit or "s").lower()]
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion, also from inside a running event loop (a notebook)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="sela-run")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class Run:
+    """A stored run: its tree, best node, leaderboard, fitted pipeline and exports."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store = store
+        self.id = run_id
+        self._search = Search(store, run_id)
+
+    def __repr__(self) -> str:
+        best = self.best
+        score = f"{best.dev_score:.6g}" if best and best.dev_score is not None else "-"
+        return (f"<Run {self.id} {self.record['status']}: {self.record['simulations']} simulations,"
+                f" best dev {self.task.metric} {score}>")
+
+    def reload(self) -> Run:
+        """Re-read the run from disk (after a resume or while another process runs it)."""
+        self._search = Search(self.store, self.id)
+        return self
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """``run.json``: options, task, profile, status, timings, best."""
+        return self._search.state.record
+
+    @property
+    def task(self) -> Any:
+        """The run's :class:`~.task.Task`."""
+        return self._search.task
+
+    @property
+    def path(self) -> Path:
+        """The run directory."""
+        return self._search.run_dir
+
+    @property
+    def tree(self) -> Any:
+        """The search :class:`~.mcts.Tree`."""
+        return self._search.tree
+
+    @property
+    def best(self) -> Node | None:
+        """The node with the best dev score (its test score is reported, never used to choose)."""
+        return self.tree.best(self.task.better)
+
+    def node(self, node_id: str | None = None) -> Node:
+        """A node by id; the best node when ``node_id`` is ``None`` or ``"best"``."""
+        if node_id in (None, "best"):
+            best = self.best
+            if best is None:
+                raise SelaInputError(f"run {self.id} has no successful simulation yet")
+            return best
+        if node_id not in self.tree.nodes:
+            raise SelaInputError(f"run {self.id} has no node {node_id!r}")
+        return self.tree[node_id]
+
+    def leaderboard(self, limit: int | None = None) -> pd.DataFrame:
+        """Simulated nodes ranked by dev score: stage, path insights, dev and test score, time."""
+        rows = []
+        for node in self.tree:
+            if not node.simulated:
+                continue
+            insights = self.tree.insights(node)
+            rows.append({
+                "node": node.id,
+                "stage": node.stage,
+                "insights": " > ".join(i.text for i in insights) or "(built-in defaults)",
+                "dev_score": node.dev_score,
+                "test_score": node.test_score,
+                "status": node.status,
+                "seconds": round(node.timings.get("total", 0.0), 2),
+            })
+        frame = pd.DataFrame(rows, columns=["node", "stage", "insights", "dev_score",
+                                            "test_score", "status", "seconds"])
+        ascending = self.task.direction == "minimize"
+        frame = frame.sort_values("dev_score", ascending=ascending, na_position="last")
+        frame = frame.reset_index(drop=True)
+        frame.index += 1
+        frame.index.name = "rank"
+        return frame.head(limit) if limit else frame
+
+    def notebooks(self) -> list[Path]:
+        """Every simulation's executed notebook."""
+        return sorted(self.path.glob("nodes/*/notebook.ipynb"))
+
+    # -- exports --------------------------------------------------------------------------------
+    def _data_paths(self) -> tuple[str, str | None]:
+        data = self.path / "data"
+        test = data / "test_input.parquet"
+        return str(data / "frame.parquet"), str(test) if test.is_file() else None
+
+    def cells(self, node_id: str | None = None, *, include_extras: bool = True) -> list[Any]:
+        """The exported cells (:class:`~.export.ExportCell`) of a node (the best by default)."""
+        data_path, test_path = self._data_paths()
+        return pipeline_cells(self._search, self.node(node_id), data_path=data_path,
+                              test_path=test_path, include_extras=include_extras)
+
+    def export_notebook(self, path: str | Path | None = None, node_id: str | None = None) -> Path:
+        """Write a standalone notebook that rebuilds the pipeline (no sela import needed)."""
+        node = self.node(node_id)
+        target = Path(path) if path else self.path / f"pipeline-{node.id}.ipynb"
+        metadata = {"run": self.id, "node": node.id, "dev_score": node.dev_score}
+        atomic_write_text(target, notebook_text(self.cells(node.id), metadata))
+        return target
+
+    def export_code(self, node_id: str | None = None) -> str:
+        """The pipeline as a Python script (``# %%`` cells)."""
+        return cells_to_script(self.cells(node_id))
+
+    # -- the fitted pipeline --------------------------------------------------------------------
+    def pipeline(self, node_id: str | None = None) -> Any:
+        """The node's scikit-learn Pipeline, refit on train + dev (classifiers predict class codes;
+        :meth:`predict` maps them back to labels)."""
+        namespace: dict[str, Any] = {"__name__": "__sela_pipeline__"}
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            for cell in self.cells(node_id, include_extras=False):
+                if cell.kind == "code" and cell.role != "evaluation":
+                    exec(compile(cell.source, f"<sela {cell.role}>", "exec"), namespace)
+            exec(
+                "from sklearn.pipeline import Pipeline\n"
+                "full = pd.concat([train, dev])\n"
+                'pipeline = Pipeline(steps + [("model", model)])\n'
+                "pipeline.fit(full.drop(columns=[TARGET]), full[TARGET])\n",
+                namespace,
+            )
+        return namespace["pipeline"]
+
+    def predict(self, new_rows: pd.DataFrame, node_id: str | None = None) -> pd.Series:
+        """Predictions for ``new_rows`` from :meth:`pipeline`, as labels for classification."""
+        if not isinstance(new_rows, pd.DataFrame):
+            raise SelaInputError(f"expected a DataFrame of rows to predict, got {type(new_rows).__name__}")
+        features = new_rows.drop(columns=[self.task.target], errors="ignore")
+        predictions = self.pipeline(node_id).predict(features)
+        if self.task.is_classification:
+            classes = list(self.task.classes)
+            predictions = [classes[int(code)] for code in predictions]
+        return pd.Series(predictions, index=new_rows.index, name=self.task.target)
+
+    # -- continuing ------------------------------------------------------------------------------
+    def resume(self, *, listeners: list[Listener] | None = None, kernel_manager: Any = None) -> Run:
+        """Finish a stopped or crashed run without redoing finished simulations."""
+        search = Search(self.store, self.id, listeners=listeners, kernel_manager=kernel_manager)
+        run_sync(search.run())
+        return self.reload()
+
+
+def run(
+    df: pd.DataFrame,
+    target: str,
+    *,
+    rollouts: int | None = 10,
+    time_budget: str | float | None = None,
+    parallel: int = 1,
+    seed: int = 0,
+    test: pd.DataFrame | None = None,
+    metric: str | None = None,
+    task: str | None = None,
+    max_depth: int = 5,
+    name: str | None = None,
+    runs_dir: str | Path | None = None,
+    listeners: list[Listener] | None = None,
+    kernel_manager: Any = None,
+) -> Run:
+    """Search for a strong pipeline predicting ``target`` from ``df``; blocks until done.
+
+    ``df`` is never modified. Returns the :class:`Run` with the leaderboard and best pipeline.
+    """
+    store = RunStore(runs_dir)
+    options = SearchOptions(
+        rollouts=rollouts,
+        time_budget=parse_duration(time_budget),
+        parallel=parallel,
+        seed=seed,
+        max_depth=max_depth,
+    )
+    run_id = create_run(df, target, store=store, options=options, test=test, task_type=task,
+                        metric=metric, name=name, source="python")
+    search = Search(store, run_id, listeners=listeners, kernel_manager=kernel_manager)
+    run_sync(search.run())
+    return Run(store, run_id)
+
+
+def open_run(run_ref: str | None = None, runs_dir: str | Path | None = None) -> Run:
+    """Reopen a stored run by id, unique prefix or name (the newest when ``None``)."""
+    store = RunStore(runs_dir)
+    return Run(store, store.resolve(run_ref))
+
+
+def resume(run_ref: str, runs_dir: str | Path | None = None, **kwargs: Any) -> Run:
+    """Resume a stopped or crashed run; see :meth:`Run.resume`."""
+    return open_run(run_ref, runs_dir).resume(**kwargs)
+
+
+__all__ = ["Run", "open_run", "parse_duration", "resume", "run", "run_sync"]

@@ -1,0 +1,535 @@
+"""The search loop: select -> expand -> simulate -> backprop, under rollout and time budgets.
+
+:func:`create_run` validates the data, fixes the task, profiles and splits the frame, proposes the
+insight pool and writes a new run directory. :class:`Search` then runs (or resumes) it: ``parallel``
+simulations at once in a warm kernel pool, each one's result saved the moment it finishes, so a
+crash never loses a finished node. Listeners receive events (``run_started``, ``node_added``,
+``simulation_started``, ``simulation_finished``, ``run_finished``) as plain JSON-ready dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import nbformat
+import pandas as pd
+
+from .cells import score_saved_predictions, setup_source
+from .coder import StageCodeCache, TemplateCoder
+from .errors import SelaInputError
+from .insights import STAGES, BuiltinProposer, Insight, InsightPool
+from .mcts import Node, Tree
+from .runner import (
+    KernelPool,
+    SimulationPlan,
+    SimulationResult,
+    StageCell,
+    build_notebook,
+    run_simulation,
+)
+from .store import RunStore, atomic_write_json, atomic_write_text
+from .task import DataProfile, Task, make_task, profile_frame, split_frame, validate_frame
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[dict[str, Any]], None]
+
+# Run statuses.
+CREATED, RUNNING, FINISHED, STOPPED, FAILED_RUN = "created", "running", "finished", "stopped", "failed"
+
+
+@dataclass
+class SearchOptions:
+    """How long and how wide a run searches; stored in ``run.json`` and reused on resume."""
+
+    rollouts: int | None = 10
+    time_budget: float | None = None  # seconds of wall clock for the whole search
+    parallel: int = 1
+    seed: int = 0
+    max_depth: int = len(STAGES)
+    cell_timeout: float = 120.0
+    simulation_timeout: float = 300.0
+    insights: str = "builtin"
+
+    def __post_init__(self) -> None:
+        if self.rollouts is None and self.time_budget is None:
+            raise SelaInputError("give a rollout count, a time budget, or both")
+        if self.rollouts is not None and self.rollouts < 1:
+            raise SelaInputError(f"rollouts must be at least 1, got {self.rollouts}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise SelaInputError(f"the time budget must be positive, got {self.time_budget}")
+        if self.parallel < 1:
+            raise SelaInputError(f"parallel must be at least 1, got {self.parallel}")
+        if not 1 <= self.max_depth <= len(STAGES):
+            raise SelaInputError(f"max_depth must be between 1 and {len(STAGES)}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchOptions:
+        """Inverse of ``asdict``, ignoring unknown keys."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def create_run(
+    frame: Any,
+    target: str,
+    *,
+    store: RunStore,
+    options: SearchOptions,
+    test: pd.DataFrame | None = None,
+    task_type: str | None = None,
+    metric: str | None = None,
+    name: str | None = None,
+    description: str = "",
+    source: str = "",
+) -> str:
+    """Validate ``frame``, fix the task, split, propose insights and write a new run; its id.
+
+    The caller's frame is never modified: everything downstream works on copies.
+    """
+    labelled = validate_frame(frame, target)
+    if test is not None:
+        if not isinstance(test, pd.DataFrame):
+            raise SelaInputError(f"the test data must be a DataFrame, got {type(test).__name__}")
+        missing = [c for c in labelled.columns if c != target and c not in test.columns]
+        if missing:
+            raise SelaInputError(f"the test data lacks feature columns: {', '.join(missing[:10])}")
+    task = make_task(labelled, target, task_type=task_type, metric=metric, seed=options.seed)
+    labelled = labelled.reset_index(drop=True)
+    profile = profile_frame(labelled, task, dropped_target_rows=len(frame) - len(labelled))
+    train, dev, held_out = split_frame(labelled, task, has_test=test is not None)
+
+    run_id = store.new_run_id(name)
+    run_dir = store.run_dir(run_id)
+    data_dir = run_dir / "data"
+    data_dir.mkdir(parents=True)
+    frame.to_parquet(data_dir / "frame.parquet")
+    train.to_parquet(data_dir / "train.parquet")
+    dev.to_parquet(data_dir / "dev.parquet")
+    test_frame = test if test is not None else held_out
+    has_test_labels = False
+    if test_frame is not None:
+        if test is not None:
+            test.to_parquet(data_dir / "test_input.parquet")
+        features = test_frame.drop(columns=[target], errors="ignore")
+        features.to_parquet(data_dir / "test_features.parquet")
+        if target in test_frame.columns and test_frame[target].notna().all():
+            test_frame[[target]].to_parquet(data_dir / "test_labels.parquet")
+            has_test_labels = True
+
+    pool = BuiltinProposer().propose(profile, task)
+    store.write_part(run_id, "insights", pool.to_dict())
+    store.write_part(run_id, "code", StageCodeCache().to_dict())
+    tree = Tree(max_depth=options.max_depth, seed=options.seed)
+    store.write_tree(run_id, tree.to_dict())
+    record = {
+        "id": run_id,
+        "name": name or "",
+        "created": time.time(),
+        "status": CREATED,
+        "source": source,
+        "description": description,
+        "options": asdict(options),
+        "task": task.to_dict(),
+        "profile": profile.to_dict(),
+        "data": {
+            "frame": "data/frame.parquet",
+            "has_test_frame": test is not None,
+            "has_test_labels": has_test_labels,
+            "rows": {"train": len(train), "dev": len(dev),
+                     "test": 0 if test_frame is None else len(test_frame)},
+        },
+        "simulations": 0,
+        "best": None,
+        "timings": {"elapsed": 0.0},
+        "tokens": {"prompt": 0, "completion": 0, "cost": 0.0},
+        "pid": None,
+        "error": None,
+    }
+    store.write_run(run_id, record)
+    return run_id
+
+
+@dataclass
+class _RunState:
+    record: dict[str, Any]
+    task: Task
+    profile: DataProfile
+    options: SearchOptions
+    tree: Tree
+    pool: InsightPool
+    code: StageCodeCache
+    test_labels: Any = None
+    node_started: dict[str, float] = field(default_factory=dict)
+
+
+class Search:
+    """Runs (or resumes) one stored run to completion; ``stop()`` ends it early."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        *,
+        kernel_manager: Any = None,
+        listeners: list[Listener] | None = None,
+        coder: TemplateCoder | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.run_dir = store.existing_run_dir(run_id)
+        self.kernel_manager = kernel_manager
+        self.listeners: list[Listener] = list(listeners or [])
+        self.coder = coder or TemplateCoder()
+        self.state = self._load()
+        self._tasks: dict[asyncio.Task[None], Node] = {}
+        self.kernels: KernelPool | None = None
+
+    # -- loading and saving ---------------------------------------------------------------------
+    def _load(self) -> _RunState:
+        record = self.store.read_run(self.run_id)
+        task = Task.from_dict(record["task"])
+        labels_path = self.run_dir / "data" / "test_labels.parquet"
+        test_labels = None
+        if labels_path.is_file():
+            y = pd.read_parquet(labels_path)[task.target]
+            if task.is_classification:
+                codes = {label: code for code, label in enumerate(task.classes)}
+                y = y.map(codes)
+            test_labels = y
+        return _RunState(
+            record=record,
+            task=task,
+            profile=DataProfile.from_dict(record["profile"]),
+            options=SearchOptions.from_dict(record["options"]),
+            tree=Tree.from_dict(self.store.read_tree(self.run_id)),
+            pool=InsightPool.from_dict(self.store.read_part(self.run_id, "insights")),
+            code=StageCodeCache.from_dict(self.store.read_part(self.run_id, "code", {})),
+            test_labels=test_labels,
+        )
+
+    @property
+    def tree(self) -> Tree:
+        """The live search tree."""
+        return self.state.tree
+
+    @property
+    def task(self) -> Task:
+        """The run's task."""
+        return self.state.task
+
+    def _save(self) -> None:
+        s = self.state
+        best = s.tree.best(s.task.better)
+        s.record["simulations"] = s.tree.simulations
+        s.record["best"] = (
+            {"node": best.id, "dev_score": best.dev_score, "test_score": best.test_score}
+            if best
+            else None
+        )
+        self.store.write_tree(self.run_id, s.tree.to_dict())
+        self.store.write_part(self.run_id, "code", s.code.to_dict())
+        self.store.write_run(self.run_id, s.record)
+
+    def _emit(self, kind: str, **payload: Any) -> None:
+        event = {"type": kind, "run_id": self.run_id, "time": time.time(), **payload}
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not break the search
+                log.exception("event listener failed on %s", kind)
+
+    # -- steering -------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Start no more simulations and cancel the running ones; the run ends as ``stopped``."""
+        self.state.record["status_requested"] = STOPPED
+        for task in list(self._tasks):
+            task.cancel()
+
+    def add_insight(self, parent_id: str, text: str) -> Node:
+        """Add a user-written insight for the next stage under ``parent_id`` as a new child."""
+        parent = self.tree[parent_id]
+        if self.tree.is_terminal(parent):
+            raise SelaInputError(f"node {parent_id} is at max depth; it can have no children")
+        stage = STAGES[parent.depth]
+        n = sum(1 for i in self.state.pool.for_stage(stage) if i.source == "user") + 1
+        insight = Insight(id=f"user.{stage}.{n}", stage=stage, text=text, source="user")
+        self.state.pool.add(insight)
+        child = self.tree.add_child(parent, insight)
+        self.store.write_part(self.run_id, "insights", self.state.pool.to_dict())
+        self._save()
+        self._emit("node_added", node=child.to_dict())
+        return child
+
+    # -- the loop -------------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        """Search until the rollouts or the time budget are spent (or ``stop()``); the run record."""
+        s = self.state
+        opts = s.options
+        s.record.pop("status_requested", None)
+        s.record.update(status=RUNNING, pid=os.getpid(), error=None)
+        elapsed_before = float(s.record["timings"].get("elapsed", 0.0))
+        started = time.monotonic()
+        deadline = (
+            started + max(0.0, opts.time_budget - elapsed_before) if opts.time_budget else None
+        )
+        self._save()
+        self._emit("run_started", run=self.summary())
+        self.kernels = KernelPool(
+            self.kernel_manager, size=opts.parallel, cwd=str(self.run_dir)
+        )
+        try:
+            await self.kernels.start()
+            await self._loop(deadline)
+            status = STOPPED if s.record.get("status_requested") == STOPPED else FINISHED
+        except asyncio.CancelledError:
+            status = STOPPED
+        except Exception as exc:
+            log.exception("run %s failed", self.run_id)
+            s.record["error"] = f"{type(exc).__name__}: {exc}"
+            status = FAILED_RUN
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.kernels.close()
+        s.record["status"] = status
+        s.record.pop("status_requested", None)
+        s.record["timings"]["elapsed"] = elapsed_before + time.monotonic() - started
+        s.record["timings"]["finished"] = time.time()
+        self._save()
+        self._emit("run_finished", run=self.summary())
+        return s.record
+
+    def _rollouts_left(self) -> int | None:
+        target = self.state.options.rollouts
+        if target is None:
+            return None
+        return target - self.tree.simulations - len(self._tasks)
+
+    async def _loop(self, deadline: float | None) -> None:
+        s = self.state
+        while True:
+            stopping = s.record.get("status_requested") == STOPPED
+            out_of_time = deadline is not None and time.monotonic() >= deadline
+            while not stopping and not out_of_time and len(self._tasks) < s.options.parallel:
+                left = self._rollouts_left()
+                if left is not None and left <= 0:
+                    break
+                before = set(s.tree.nodes)
+                node = s.tree.select(s.pool)
+                for new_id in s.tree.nodes.keys() - before:
+                    self._emit("node_added", node=s.tree[new_id].to_dict())
+                if node is None:
+                    break
+                s.tree.begin(node)
+                task = asyncio.ensure_future(self._simulate(node, deadline))
+                self._tasks[task] = node
+                self._emit("simulation_started", node=node.to_dict())
+                self._save()
+            if not self._tasks:
+                return
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, _ = await asyncio.wait(
+                set(self._tasks), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                self._tasks.pop(task, None)
+                if not task.cancelled() and task.exception():
+                    raise task.exception()  # type: ignore[misc]
+            if deadline is not None and time.monotonic() >= deadline and self._tasks:
+                # The budget is spent: abandon what still runs (those nodes stay queued).
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                self._tasks.clear()
+                return
+
+    async def _simulate(self, node: Node, deadline: float | None) -> None:
+        s = self.state
+        assert self.kernels is not None
+        kernel = await self.kernels.acquire()
+        healthy = False
+        t0 = time.time()
+        try:
+            plan = self.plan(node)
+            if deadline is not None:
+                plan.simulation_timeout = max(
+                    1.0, min(plan.simulation_timeout, deadline - time.monotonic())
+                )
+            result = await run_simulation_guarded(kernel, plan)
+            healthy = result.kernel_healthy
+        except asyncio.CancelledError:
+            s.tree.cancel(node)
+            self._emit("node_updated", node=node.to_dict())
+            raise
+        finally:
+            self.kernels.release(kernel, healthy=healthy)
+        self._record(node, plan, result, started=t0)
+
+    # -- planning and recording -----------------------------------------------------------------
+    def stage_code(self, stage: str, insight: Insight | None, earlier: list[Insight]) -> str:
+        """Code for ``stage`` given the path's earlier insights; asked of the coder at most once."""
+        cache = self.state.code
+        key = cache.key_for(stage, insight, earlier)
+        code = cache.get(stage, key)
+        if code is None:
+            code = self.coder.stage_code(stage, insight, earlier, self.state.profile, self.task)
+            cache.put(stage, key, code)
+        return code
+
+    def plan(self, node: Node) -> SimulationPlan:
+        """The cells that simulate ``node``: its path's stage code, defaults after it, evaluation."""
+        s = self.state
+        tree = s.tree
+        data = self.run_dir / "data"
+        test_path = data / "test_features.parquet"
+        setup = setup_source(
+            self.task,
+            train_path=str(data / "train.parquet"),
+            dev_path=str(data / "dev.parquet"),
+            test_path=str(test_path) if test_path.is_file() else None,
+        )
+        path = tree.path(node)
+        insights = [n.insight for n in path if n.insight is not None]
+        node_dir = self.store.node_dir(self.run_id, node.id)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        cells: list[StageCell] = []
+        replay: list[StageCell] = []
+        for depth, path_node in enumerate(path, start=1):
+            stage = STAGES[depth - 1]
+            code = self.stage_code(stage, path_node.insight, insights[: depth - 1])
+            own = path_node is node
+            cell = StageCell(
+                stage=stage,
+                source=code,
+                role="path",
+                node_id=path_node.id,
+                snapshot_path=str(node_dir / "snapshot.pkl") if own else None,
+            )
+            (cells if own else replay).append(cell)
+        for stage in STAGES[node.depth:]:
+            code = self.stage_code(stage, None, insights)
+            if code.strip():
+                cells.append(StageCell(stage=stage, source=code, role="default"))
+        restore_from = None
+        if node.parent is not None:
+            parent_snapshot = self.store.node_dir(self.run_id, node.parent) / "snapshot.pkl"
+            if parent_snapshot.is_file():
+                restore_from = str(parent_snapshot)
+        return SimulationPlan(
+            setup=setup,
+            cells=cells,
+            replay=replay,
+            restore_from=restore_from,
+            root_snapshot_path=str(node_dir / "snapshot.pkl") if node.parent is None else None,
+            predictions_path=str(node_dir / "test_predictions.pkl")
+            if s.test_labels is not None
+            else None,
+            metric=self.task.metric,
+            cell_timeout=s.options.cell_timeout,
+            simulation_timeout=s.options.simulation_timeout,
+        )
+
+    def _record(self, node: Node, plan: SimulationPlan, result: SimulationResult,
+                started: float) -> None:
+        s = self.state
+        node_dir = self.store.node_dir(self.run_id, node.id)
+        test_score = None
+        predictions = Path(plan.predictions_path) if plan.predictions_path else None
+        if result.error is None and predictions is not None and predictions.is_file():
+            try:
+                with predictions.open("rb") as f:
+                    saved = cloudpickle.load(f)
+                test_score = score_saved_predictions(self.task, s.test_labels.to_numpy(), saved)
+            except Exception as exc:  # a test score is a report, never a reason to fail a node
+                log.warning("test scoring failed for %s: %s", node.id, exc)
+        node.timings = {
+            "started": started,
+            "finished": time.time(),
+            **{k: round(v, 4) for k, v in result.timings.items()},
+        }
+        reward = 0.0 if result.error else self.task.reward(result.dev_score)
+        s.tree.finish(
+            node,
+            reward=reward,
+            dev_score=None if result.error else result.dev_score,
+            test_score=test_score,
+            error=result.error,
+        )
+        ancestors = self._ancestor_cells(node) if result.restored else []
+        insights = self.tree.insights(node)
+        title = f"# SELA node {node.id}: {node.stage}\n\n" + "\n".join(
+            f"- **{i.stage}**: {i.text}" for i in insights
+        ) + (f"\n\nResumed from node {node.parent}'s kernel state." if result.restored else "")
+        notebook = build_notebook(
+            result,
+            title=title,
+            ancestor_cells=ancestors,
+            metadata={"run": self.run_id, "node": node.id, "dev_score": node.dev_score,
+                      "restored_from": node.parent if result.restored else None},
+        )
+        atomic_write_text(node_dir / "notebook.ipynb", nbformat.writes(notebook))
+        own = [c for c in plan.cells if c.role == "path"]
+        for cell in own:
+            atomic_write_text(node_dir / f"{cell.stage}.py", cell.source + "\n")
+        atomic_write_text(node_dir / "log.txt", result.output_tail(20000) +
+                          (f"\n{result.traceback}\n" if result.traceback else ""))
+        detail = {
+            "node": node.to_dict(),
+            "insights": [i.to_dict() for i in insights],
+            "code": {c.stage: c.source for c in plan.replay + plan.cells},
+            "code_roles": {c.stage: c.role for c in plan.replay + plan.cells},
+            "output_tail": result.output_tail(4000),
+            "error": result.error,
+            "error_kind": result.error_kind,
+            "traceback": result.traceback,
+            "restored": result.restored,
+            "timings": node.timings,
+            "notebook": str(node_dir / "notebook.ipynb"),
+        }
+        atomic_write_json(node_dir / "result.json", detail)
+        self._save()
+        self._emit("simulation_finished", node=node.to_dict(), best=s.record["best"])
+
+    def _ancestor_cells(self, node: Node) -> list[Any]:
+        """The parent's setup and path cells, outputs included, for a node that resumed."""
+        if node.parent is None:
+            return []
+        parent_nb = self.store.node_dir(self.run_id, node.parent) / "notebook.ipynb"
+        if not parent_nb.is_file():
+            return []
+        nb = nbformat.read(parent_nb, as_version=4)
+        keep = []
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("sela", {})
+            if cell.cell_type == "code" and meta.get("role") in ("setup", "path", "replay"):
+                cell.metadata["sela"] = {**meta, "from": node.parent}
+                keep.append(cell)
+        return keep
+
+    # -- reporting ------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """The run record with live counts (what REST and events carry)."""
+        record = dict(self.state.record)
+        record["simulations"] = self.tree.simulations
+        record["running"] = len(self._tasks)
+        return record
+
+
+async def run_simulation_guarded(kernel: Any, plan: SimulationPlan) -> SimulationResult:
+    """:func:`runner.run_simulation`, turning unexpected harness errors into a failed result."""
+    try:
+        return await run_simulation(kernel, plan)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return SimulationResult(error=f"{type(exc).__name__}: {exc}", error_kind="kernel_died")

@@ -1,0 +1,31 @@
+"""Shared fixtures: real datasets shipped in pip packages, and small synthetic frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture
+def housing() -> pd.DataFrame:
+    """The Windsor house-price data (Ecdat Housing): 546 rows, target ``price``."""
+    return pd.read_csv(EXAMPLES / "housing.csv")
+
+
+@pytest.fixture
+def small_regression() -> pd.DataFrame:
+    """A quick synthetic regression frame with a categorical column and a few missing values."""
+    rng = np.random.default_rng(0)
+    n = 120
+    x1 = rng.normal(size=n)
+    x2 = rng.uniform(0, 10, size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    y = 3 * x1 + 0.5 * x2 + (colour == "red") * 2 + rng.normal(scale=0.3, size=n)
+    frame = pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "y": y})
+    frame.loc[::17, "x2"] = np.nan
+    return frame
