@@ -22,6 +22,7 @@ from typing import Any
 
 import nbformat
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, output_from_msg
 
 from .cells import EVALUATION_SOURCE, KERNEL_HELPERS, WARMUP_SOURCE, call
@@ -246,7 +247,9 @@ class KernelPool:
         cwd: str | None = None,
     ) -> None:
         self.owns_manager = kernel_manager is None
-        self.manager = kernel_manager or AsyncMultiKernelManager()
+        self.manager = kernel_manager or AsyncMultiKernelManager(
+            connection_dir=jupyter_runtime_dir()
+        )
         self.size = max(1, size)
         self.kernel_name = kernel_name
         self.recycle_after = recycle_after

@@ -58,6 +58,7 @@ class SearchOptions:
     cell_timeout: float = 120.0
     simulation_timeout: float = 300.0
     insights: str = "builtin"
+    reuse_state: bool = True  # resume children from their parent's snapshot (else replay code)
 
     def __post_init__(self) -> None:
         if self.rollouts is None and self.time_budget is None:
@@ -413,7 +414,9 @@ class Search:
                 source=code,
                 role="path",
                 node_id=path_node.id,
-                snapshot_path=str(node_dir / "snapshot.pkl") if own else None,
+                snapshot_path=str(node_dir / "snapshot.pkl")
+                if own and s.options.reuse_state
+                else None,
             )
             (cells if own else replay).append(cell)
         for stage in STAGES[node.depth:]:
@@ -421,7 +424,7 @@ class Search:
             if code.strip():
                 cells.append(StageCell(stage=stage, source=code, role="default"))
         restore_from = None
-        if node.parent is not None:
+        if node.parent is not None and s.options.reuse_state:
             parent_snapshot = self.store.node_dir(self.run_id, node.parent) / "snapshot.pkl"
             if parent_snapshot.is_file():
                 restore_from = str(parent_snapshot)
@@ -430,7 +433,9 @@ class Search:
             cells=cells,
             replay=replay,
             restore_from=restore_from,
-            root_snapshot_path=str(node_dir / "snapshot.pkl") if node.parent is None else None,
+            root_snapshot_path=str(node_dir / "snapshot.pkl")
+            if node.parent is None and s.options.reuse_state
+            else None,
             predictions_path=str(node_dir / "test_predictions.pkl")
             if s.test_labels is not None
             else None,

@@ -1,0 +1,179 @@
+"""The search loop end to end, in real child kernels: notebooks, failures, snapshots, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pandas as pd
+import pytest
+
+from sela_jupyter.engine.coder import TemplateCoder
+from sela_jupyter.engine.insights import Insight, InsightPool
+from sela_jupyter.engine.search import Search, SearchOptions, create_run
+from sela_jupyter.engine.store import RunStore
+
+
+class ScriptedCoder(TemplateCoder):
+    """The template coder, except for test insights whose code is given verbatim."""
+
+    def __init__(self, scripts: dict[str, str]) -> None:
+        super().__init__()
+        self.scripts = scripts
+        self.calls: list[tuple[str, str | None]] = []
+
+    def stage_code(self, stage, insight, path, profile, task):  # type: ignore[override]
+        self.calls.append((stage, insight.id if insight else None))
+        if insight is not None and insight.id in self.scripts:
+            return self.scripts[insight.id]
+        return super().stage_code(stage, None, path, profile, task)
+
+
+def new_run(store: RunStore, frame: pd.DataFrame, target: str, **options: Any) -> str:
+    return create_run(frame, target, store=store, options=SearchOptions(**options))
+
+
+def only_insights(store: RunStore, run_id: str, insights: list[Insight]) -> None:
+    store.write_part(run_id, "insights", InsightPool(insights).to_dict())
+
+
+def test_search_writes_a_notebook_per_simulation(tmp_path: Path,
+                                                 small_regression: pd.DataFrame) -> None:
+    store = RunStore(tmp_path)
+    run_id = new_run(store, small_regression, "y", rollouts=5, parallel=2)
+    events: list[dict[str, Any]] = []
+    record = asyncio.run(Search(store, run_id, listeners=[events.append]).run())
+
+    assert record["status"] == "finished"
+    assert record["simulations"] == 5
+    tree = store.read_tree(run_id)
+    simulated = [n for n in tree["nodes"] if n["status"] in ("done", "failed")]
+    assert len(simulated) == 5
+    for node in simulated:
+        node_dir = store.node_dir(run_id, node["id"])
+        nb = nbformat.read(node_dir / "notebook.ipynb", as_version=4)
+        roles = [c.metadata.get("sela", {}).get("role") for c in nb.cells if c.cell_type == "code"]
+        assert roles[0] == "setup" and roles[-1] == "evaluation"
+        assert json.loads((node_dir / "result.json").read_text())["node"]["id"] == node["id"]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("simulation_finished") == 5
+    assert "node_added" in kinds
+    assert record["best"]["test_score"] is not None
+
+
+def test_failing_stages_fail_their_nodes_and_the_search_finishes(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    store = RunStore(tmp_path)
+    run_id = new_run(store, small_regression, "y", rollouts=6, max_depth=1, cell_timeout=3)
+    scripts = {
+        "eda.raise": "raise ValueError('bad stage')",
+        "eda.hang": "import time\ntime.sleep(120)",
+        "eda.exit": "import os\nos._exit(3)",
+        "eda.ok1": "print('fine')",
+        "eda.ok2": "print('also fine')",
+    }
+    only_insights(store, run_id, [Insight(k, "eda", k) for k in scripts])
+    record = asyncio.run(Search(store, run_id, coder=ScriptedCoder(scripts)).run())
+
+    assert record["status"] == "finished"
+    nodes = {n["insight"]["id"]: n for n in store.read_tree(run_id)["nodes"] if n["insight"]}
+    assert nodes["eda.raise"]["status"] == "failed"
+    assert "ValueError: bad stage" in nodes["eda.raise"]["error"]
+    assert "timed out" in nodes["eda.hang"]["error"]
+    assert "died" in nodes["eda.exit"]["error"]
+    assert nodes["eda.ok1"]["status"] == nodes["eda.ok2"]["status"] == "done"
+    detail = store.read_node(run_id, nodes["eda.raise"]["id"])
+    assert "raise ValueError" in detail["traceback"]
+
+
+def test_child_does_not_rerun_ancestor_code(tmp_path: Path,
+                                            small_regression: pd.DataFrame) -> None:
+    store = RunStore(tmp_path)
+    marker = tmp_path / "eda-ran.txt"
+    run_id = new_run(store, small_regression, "y", rollouts=3, max_depth=2)
+    scripts = {
+        "eda.count": f"with open({str(marker)!r}, 'a') as f:\n    f.write('x')\nnotes['eda'] = 1",
+        "preprocess.check": (
+            "assert notes == {'eda': 1}\n"
+            + TemplateCoder().stage_code("preprocess", None, [], *_profile_task(store, run_id))
+        ),
+    }
+    only_insights(store, run_id, [Insight("eda.count", "eda", "count"),
+                                  Insight("preprocess.check", "preprocess", "check")])
+    asyncio.run(Search(store, run_id, coder=ScriptedCoder(scripts)).run())
+
+    tree = store.read_tree(run_id)
+    child = next(n for n in tree["nodes"] if n["depth"] == 2)
+    assert child["status"] == "done", child["error"]
+    assert marker.read_text() == "x"  # the eda code ran once: in its own simulation
+    detail = store.read_node(run_id, child["id"])
+    assert detail["restored"] is True
+    nb = nbformat.read(store.node_dir(run_id, child["id"]) / "notebook.ipynb", as_version=4)
+    assert nb.metadata["sela"]["restored_from"] == child["parent"]
+    copied = [c for c in nb.cells if c.metadata.get("sela", {}).get("from") == child["parent"]]
+    assert [c.metadata["sela"]["role"] for c in copied] == ["setup", "path"]
+
+
+def test_stopped_run_resumes_without_redoing_finished_nodes(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    store = RunStore(tmp_path)
+    run_id = new_run(store, small_regression, "y", rollouts=5)
+    search = Search(store, run_id)
+
+    def stop_after_two(event: dict[str, Any]) -> None:
+        if event["type"] == "simulation_finished" and search.tree.simulations >= 2:
+            search.stop()
+
+    search.listeners.append(stop_after_two)
+    record = asyncio.run(search.run())
+    assert record["status"] == "stopped"
+    first = {n["id"]: n for n in store.read_tree(run_id)["nodes"] if n["status"] == "done"}
+    stamps = {i: store.read_node(run_id, i)["timings"]["finished"] for i in first}
+    assert len(first) == 2
+
+    resumed = Search(store, run_id)
+    calls: list[str] = []
+    resumed.listeners.append(
+        lambda e: calls.append(e["node"]["id"]) if e["type"] == "simulation_started" else None
+    )
+    record = asyncio.run(resumed.run())
+    assert record["status"] == "finished"
+    assert record["simulations"] == 5
+    assert not set(calls) & set(first)
+    for node_id, stamp in stamps.items():
+        assert store.read_node(run_id, node_id)["timings"]["finished"] == stamp
+
+
+def test_runs_are_deterministic_for_a_seed(tmp_path: Path,
+                                           small_regression: pd.DataFrame) -> None:
+    def grow(where: Path) -> list[tuple[str, float | None]]:
+        store = RunStore(where)
+        run_id = new_run(store, small_regression, "y", rollouts=4, seed=5)
+        asyncio.run(Search(store, run_id).run())
+        return [((n["insight"] or {}).get("id", "root"), n["dev_score"])
+                for n in store.read_tree(run_id)["nodes"]]
+
+    assert grow(tmp_path / "a") == grow(tmp_path / "b")
+
+
+def _profile_task(store: RunStore, run_id: str) -> tuple[Any, Any]:
+    search = Search(store, run_id)
+    return search.state.profile, search.task
+
+
+@pytest.mark.parametrize("budget", [6.0])
+def test_time_budget_stops_the_search(tmp_path: Path, small_regression: pd.DataFrame,
+                                      budget: float) -> None:
+    store = RunStore(tmp_path)
+    run_id = new_run(store, small_regression, "y", rollouts=None, time_budget=budget)
+    record = asyncio.run(Search(store, run_id).run())
+    assert record["status"] == "finished"
+    assert record["simulations"] >= 1
+    # kernel start-up is outside the budget's simulations but inside the elapsed time
+    assert record["timings"]["elapsed"] < budget + 15
