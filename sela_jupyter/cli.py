@@ -1,10 +1,10 @@
 """The ``sela`` command line: headless runs, listing, resuming and exporting.
 
-    sela run data.csv --target price --rollouts 10 --parallel 2
-    sela list
-    sela show RUN
-    sela resume RUN
-    sela export RUN --format ipynb
+sela run data.csv --target price --rollouts 10 --parallel 2
+sela list
+sela show RUN
+sela resume RUN
+sela export RUN --format ipynb
 """
 
 from __future__ import annotations
@@ -35,6 +35,15 @@ def read_table(path: str) -> pd.DataFrame:
             return pd.read_json(file)
         sep = "\t" if suffix.endswith((".tsv", ".tab")) else ","
         frame = pd.read_csv(file, sep=sep)
+        if len(frame.columns):
+            # read_csv renames a repeated header to "a.1": check the header as written
+            header = pd.read_csv(file, sep=sep, header=None, nrows=1).iloc[0].astype(str)
+            if header.duplicated().any():
+                repeated = ", ".join(repr(c) for c in header[header.duplicated()].unique())
+                raise SelaInputError(
+                    f"{path} has duplicated column names: {repeated}; "
+                    "rename them so every column has its own name"
+                )
     except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SelaInputError(f"could not parse {path}: {detail}") from exc
@@ -51,8 +60,9 @@ def read_table(path: str) -> pd.DataFrame:
 class ProgressPrinter:
     """Event listener that draws a progress bar and one line per finished simulation."""
 
-    def __init__(self, total: int | None, budget: float | None, metric: str,
-                 stream: TextIO = sys.stderr) -> None:
+    def __init__(
+        self, total: int | None, budget: float | None, metric: str, stream: TextIO = sys.stderr
+    ) -> None:
         self.total = total
         self.budget = budget
         self.metric = metric
@@ -79,7 +89,9 @@ class ProgressPrinter:
             result = f"dev {self.metric} {node['dev_score']:.6g}"
         elapsed = time.monotonic() - self.started
         self._clear()
-        print(f"  {node['id']:>5} {node['stage']:<10} {insight[:60]:<60} {result}", file=self.stream)
+        print(
+            f"  {node['id']:>5} {node['stage']:<10} {insight[:60]:<60} {result}", file=self.stream
+        )
         self._bar(elapsed)
 
     def _clear(self) -> None:
@@ -113,20 +125,32 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
     task = run.task
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
         board = run.leaderboard(limit=10)
-        print(f"\nrun {run.id}: {record['status']}, {record['simulations']} simulations, "
-              f"{record['timings'].get('elapsed', 0):.1f}s", file=stream)
-        print(f"task: {task.task_type}, target {task.target!r}, metric {task.metric} "
-              f"({task.direction})\n", file=stream)
+        print(
+            f"\nrun {run.id}: {record['status']}, {record['simulations']} simulations, "
+            f"{record['timings'].get('elapsed', 0):.1f}s",
+            file=stream,
+        )
+        print(
+            f"task: {task.task_type}, target {task.target!r}, metric {task.metric} "
+            f"({task.direction})\n",
+            file=stream,
+        )
         print(board.to_string() if len(board) else "(no simulations yet)", file=stream)
     best = run.best
     if best is not None:
-        print(f"\nbest node {best.id}: dev {task.metric} {best.dev_score:.6g}"
-              + (f", test {task.metric} {best.test_score:.6g}" if best.test_score is not None
-                 else ""), file=stream)
+        print(
+            f"\nbest node {best.id}: dev {task.metric} {best.dev_score:.6g}"
+            + (
+                f", test {task.metric} {best.test_score:.6g}" if best.test_score is not None else ""
+            ),
+            file=stream,
+        )
         for insight in run.tree.insights(best):
             print(f"  {insight.stage:<10} {insight.text}", file=stream)
-    print(f"\nnotebooks: {run.path / 'nodes'}/<node>/notebook.ipynb "
-          f"({len(run.notebooks())} written)", file=stream)
+    print(
+        f"\nnotebooks: {run.path / 'nodes'}/<node>/notebook.ipynb ({len(run.notebooks())} written)",
+        file=stream,
+    )
     if record.get("error"):
         print(f"error: {record['error']}", file=stream)
 
@@ -140,14 +164,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     test = read_table(args.test) if args.test else None
     budget = parse_duration(args.time_budget)
     rollouts = args.rollouts if args.rollouts is not None else (None if budget else 10)
-    options = SearchOptions(rollouts=rollouts, time_budget=budget, parallel=args.parallel,
-                            seed=args.seed, max_depth=args.max_depth,
-                            cell_timeout=args.cell_timeout,
-                            simulation_timeout=args.simulation_timeout)
+    options = SearchOptions(
+        rollouts=rollouts,
+        time_budget=budget,
+        parallel=args.parallel,
+        seed=args.seed,
+        max_depth=args.max_depth,
+        cell_timeout=args.cell_timeout,
+        simulation_timeout=args.simulation_timeout,
+    )
     store = RunStore(args.runs_dir)
-    run_id = create_run(frame, args.target, store=store, options=options, test=test,
-                        task_type=args.task, metric=args.metric, name=args.name,
-                        source=str(Path(args.data).resolve()))
+    run_id = create_run(
+        frame,
+        args.target,
+        store=store,
+        options=options,
+        test=test,
+        task_type=args.task,
+        metric=args.metric,
+        name=args.name,
+        source=str(Path(args.data).resolve()),
+    )
     return _search(store, run_id, Search, Run)
 
 
@@ -192,16 +229,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for r in runs:
         best = r.get("best") or {}
         task = r.get("task", {})
-        rows.append({
-            "id": r["id"],
-            "status": r.get("status"),
-            "target": task.get("target"),
-            "metric": task.get("metric"),
-            "best dev": best.get("dev_score"),
-            "best test": best.get("test_score"),
-            "sims": r.get("simulations"),
-            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("created", 0))),
-        })
+        rows.append(
+            {
+                "id": r["id"],
+                "status": r.get("status"),
+                "target": task.get("target"),
+                "metric": task.get("metric"),
+                "best dev": best.get("dev_score"),
+                "best test": best.get("test_score"),
+                "sims": r.get("simulations"),
+                "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("created", 0))),
+            }
+        )
     print(pd.DataFrame(rows).to_string(index=False))
     return 0
 
@@ -235,27 +274,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sela", description="SELA-style ML pipeline search: insights + MCTS + child kernels."
     )
-    parser.add_argument("--runs-dir", default=None,
-                        help="where runs live (default: ./.sela/runs)")
+    parser.add_argument("--runs-dir", default=None, help="where runs live (default: ./.sela/runs)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="search for a pipeline predicting a column of a data file")
     p.add_argument("data", help="CSV, TSV, Parquet or JSON file")
     p.add_argument("--target", required=True, help="the column to predict")
-    p.add_argument("--rollouts", type=int, default=None,
-                   help="number of simulations (default 10, or unlimited with --time-budget)")
+    p.add_argument(
+        "--rollouts",
+        type=int,
+        default=None,
+        help="number of simulations (default 10, or unlimited with --time-budget)",
+    )
     p.add_argument("--time-budget", default=None, help="wall-clock budget, e.g. 90s, 10m, 1h")
     p.add_argument("--parallel", type=int, default=1, help="simulations at once (kernels)")
     p.add_argument("--test", default=None, help="a separate test file (train/dev split only)")
-    p.add_argument("--metric", default=None, help="f1, f1_weighted, accuracy, roc_auc, rmse, "
-                   "mae, r2, rmsle (default: f1 / f1_weighted / rmse)")
+    p.add_argument(
+        "--metric",
+        default=None,
+        help="f1, f1_weighted, accuracy, roc_auc, rmse, "
+        "mae, r2, rmsle (default: f1 / f1_weighted / rmse)",
+    )
     p.add_argument("--task", default=None, choices=["regression", "binary", "multiclass"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-depth", type=int, default=5, help="stages searched (1-5)")
     p.add_argument("--name", default=None, help="a name for the run")
     p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
-    p.add_argument("--simulation-timeout", type=float, default=300.0,
-                   help="seconds per simulation")
+    p.add_argument("--simulation-timeout", type=float, default=300.0, help="seconds per simulation")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("list", help="list runs, newest first")

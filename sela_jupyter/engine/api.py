@@ -1,10 +1,10 @@
 """The Python API: ``sela_jupyter.run(df, target=...)`` and the :class:`Run` it returns.
 
-    >>> import sela_jupyter
-    >>> run = sela_jupyter.run(df, target="price", rollouts=10)
-    >>> run.leaderboard().head()
-    >>> run.predict(new_rows)
-    >>> run.export_notebook("best_pipeline.ipynb")
+>>> import sela_jupyter
+>>> run = sela_jupyter.run(df, target="price", rollouts=10)
+>>> run.leaderboard().head()
+>>> run.predict(new_rows)
+>>> run.export_notebook("best_pipeline.ipynb")
 """
 
 from __future__ import annotations
@@ -79,8 +79,10 @@ class Run:
     def __repr__(self) -> str:
         best = self.best
         score = f"{best.dev_score:.6g}" if best and best.dev_score is not None else "-"
-        return (f"<Run {self.id} {self.record['status']}: {self.record['simulations']} simulations,"
-                f" best dev {self.task.metric} {score}>")
+        return (
+            f"<Run {self.id} {self.record['status']}: {self.record['simulations']} simulations,"
+            f" best dev {self.task.metric} {score}>"
+        )
 
     def reload(self) -> Run:
         """Re-read the run from disk (after a resume or while another process runs it)."""
@@ -130,17 +132,21 @@ class Run:
             if not node.simulated:
                 continue
             insights = self.tree.insights(node)
-            rows.append({
-                "node": node.id,
-                "stage": node.stage,
-                "insights": " > ".join(i.text for i in insights) or "(built-in defaults)",
-                "dev_score": node.dev_score,
-                "test_score": node.test_score,
-                "status": node.status,
-                "seconds": round(node.timings.get("total", 0.0), 2),
-            })
-        frame = pd.DataFrame(rows, columns=["node", "stage", "insights", "dev_score",
-                                            "test_score", "status", "seconds"])
+            rows.append(
+                {
+                    "node": node.id,
+                    "stage": node.stage,
+                    "insights": " > ".join(i.text for i in insights) or "(built-in defaults)",
+                    "dev_score": node.dev_score,
+                    "test_score": node.test_score,
+                    "status": node.status,
+                    "seconds": round(node.timings.get("total", 0.0), 2),
+                }
+            )
+        frame = pd.DataFrame(
+            rows,
+            columns=["node", "stage", "insights", "dev_score", "test_score", "status", "seconds"],
+        )
         ascending = self.task.direction == "minimize"
         frame = frame.sort_values("dev_score", ascending=ascending, na_position="last")
         frame = frame.reset_index(drop=True)
@@ -161,8 +167,13 @@ class Run:
     def cells(self, node_id: str | None = None, *, include_extras: bool = True) -> list[Any]:
         """The exported cells (:class:`~.export.ExportCell`) of a node (the best by default)."""
         data_path, test_path = self._data_paths()
-        return pipeline_cells(self._search, self.node(node_id), data_path=data_path,
-                              test_path=test_path, include_extras=include_extras)
+        return pipeline_cells(
+            self._search,
+            self.node(node_id),
+            data_path=data_path,
+            test_path=test_path,
+            include_extras=include_extras,
+        )
 
     def export_notebook(self, path: str | Path | None = None, node_id: str | None = None) -> Path:
         """Write a standalone notebook that rebuilds the pipeline (no sela import needed)."""
@@ -198,7 +209,9 @@ class Run:
     def predict(self, new_rows: pd.DataFrame, node_id: str | None = None) -> pd.Series:
         """Predictions for ``new_rows`` from :meth:`pipeline`, as labels for classification."""
         if not isinstance(new_rows, pd.DataFrame):
-            raise SelaInputError(f"expected a DataFrame of rows to predict, got {type(new_rows).__name__}")
+            raise SelaInputError(
+                f"expected a DataFrame of rows to predict, got {type(new_rows).__name__}"
+            )
         features = new_rows.drop(columns=[self.task.target], errors="ignore")
         predictions = self.pipeline(node_id).predict(features)
         if self.task.is_classification:
@@ -243,8 +256,17 @@ def run(
         seed=seed,
         max_depth=max_depth,
     )
-    run_id = create_run(df, target, store=store, options=options, test=test, task_type=task,
-                        metric=metric, name=name, source="python")
+    run_id = create_run(
+        df,
+        target,
+        store=store,
+        options=options,
+        test=test,
+        task_type=task,
+        metric=metric,
+        name=name,
+        source="python",
+    )
     search = Search(store, run_id, listeners=listeners, kernel_manager=kernel_manager)
     run_sync(search.run())
     return Run(store, run_id)

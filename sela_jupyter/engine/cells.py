@@ -82,8 +82,7 @@ def setup_source(task: Task, *, train_path: str, dev_path: str, test_path: str |
     """The run's setup cell: imports, constants, train/dev (test features) and ``evaluate``."""
     evaluate, metric_import = _evaluate_def(task)
     parts = [
-        "import numpy as np\nimport pandas as pd\n"
-        f"from sklearn.metrics import {metric_import}",
+        f"import numpy as np\nimport pandas as pd\nfrom sklearn.metrics import {metric_import}",
         _constants(task),
         f"train = pd.read_parquet({train_path!r})\ndev = pd.read_parquet({dev_path!r})",
     ]
@@ -93,11 +92,13 @@ def setup_source(task: Task, *, train_path: str, dev_path: str, test_path: str |
         )
     if task.is_classification:
         parts.append(_encode_labels(["train", "dev"]))
-    parts.append('notes = {}  # findings that stages pass on to later stages\n\n\n' + evaluate)
+    parts.append("notes = {}  # findings that stages pass on to later stages\n\n\n" + evaluate)
     return "\n\n".join(parts)
 
 
-def export_setup_source(task: Task, *, data_path: str, has_test: bool, test_path: str | None) -> str:
+def export_setup_source(
+    task: Task, *, data_path: str, has_test: bool, test_path: str | None
+) -> str:
     """Setup cell of an exported notebook: load the data and split it exactly as the run did."""
     evaluate, metric_import = _evaluate_def(task)
     reader = "read_parquet" if data_path.endswith(".parquet") else "read_csv"

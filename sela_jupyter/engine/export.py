@@ -32,8 +32,9 @@ class ExportCell:
         return {"role": self.role, "kind": self.kind, "source": self.source}
 
 
-def pipeline_cells(search: Any, node: Node, *, data_path: str, test_path: str | None,
-                   include_extras: bool = True) -> list[ExportCell]:
+def pipeline_cells(
+    search: Any, node: Node, *, data_path: str, test_path: str | None, include_extras: bool = True
+) -> list[ExportCell]:
     """The cells that rebuild ``node``'s pipeline (``search`` is a :class:`~.search.Search`)."""
     if node.status != DONE:
         raise SelaInputError(f"node {node.id} has no finished simulation to export")
@@ -45,29 +46,42 @@ def pipeline_cells(search: Any, node: Node, *, data_path: str, test_path: str | 
     header = (
         f"# SELA pipeline: run `{search.run_id}`, node `{node.id}`\n\n"
         f"Dev {task.metric}: **{node.dev_score:.6g}**"
-        + (f", test {task.metric}: **{node.test_score:.6g}**" if node.test_score is not None else "")
+        + (
+            f", test {task.metric}: **{node.test_score:.6g}**"
+            if node.test_score is not None
+            else ""
+        )
         + "\n\n"
         + ("\n".join(f"- **{i.stage}**: {i.text}" for i in insights) or "- built-in defaults")
     )
     cells = [ExportCell("title", header, kind="markdown")]
-    cells.append(ExportCell("setup", export_setup_source(
-        task, data_path=data_path, has_test=has_test, test_path=test_path)))
+    cells.append(
+        ExportCell(
+            "setup",
+            export_setup_source(task, data_path=data_path, has_test=has_test, test_path=test_path),
+        )
+    )
     for depth, path_node in enumerate(path, start=1):
         stage = STAGES[depth - 1]
         code = search.stage_code(stage, path_node.insight, insights[: depth - 1])
         if code.strip():
             cells.append(ExportCell(stage, code))
-    for stage in STAGES[node.depth:]:
+    for stage in STAGES[node.depth :]:
         code = search.stage_code(stage, None, insights)
         if code.strip():
             cells.append(ExportCell(stage, code))
     cells.append(ExportCell("evaluation", EVALUATION_SOURCE))
     if include_extras:
         if not has_test or record["data"].get("has_test_labels"):
-            cells.append(ExportCell("test", (
-                "test_score = evaluate(pipeline, test.drop(columns=[TARGET]), test[TARGET])\n"
-                'print(f"test {METRIC}: {test_score:.6g}")'
-            )))
+            cells.append(
+                ExportCell(
+                    "test",
+                    (
+                        "test_score = evaluate(pipeline, test.drop(columns=[TARGET]), test[TARGET])\n"
+                        'print(f"test {METRIC}: {test_score:.6g}")'
+                    ),
+                )
+            )
         predict = (
             "# Predict new rows: any frame with the training feature columns\n"
             "new_rows = dev.drop(columns=[TARGET]).head()\n"
@@ -84,11 +98,13 @@ def pipeline_cells(search: Any, node: Node, *, data_path: str, test_path: str | 
 def cells_to_notebook(cells: list[ExportCell], metadata: dict[str, Any] | None = None) -> Any:
     """A notebook of ``cells`` with a Python 3 kernelspec."""
     nb = new_notebook()
-    nb.metadata.update({
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"},
-        "sela": metadata or {},
-    })
+    nb.metadata.update(
+        {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+            "sela": metadata or {},
+        }
+    )
     for cell in cells:
         meta = {"sela": {"role": cell.role}}
         if cell.kind == "markdown":
@@ -103,7 +119,9 @@ def cells_to_script(cells: list[ExportCell]) -> str:
     parts = []
     for cell in cells:
         if cell.kind == "markdown":
-            parts.append("\n".join("# " + line if line else "#" for line in cell.source.splitlines()))
+            parts.append(
+                "\n".join("# " + line if line else "#" for line in cell.source.splitlines())
+            )
         else:
             parts.append(f"# %% {cell.role}\n{cell.source}")
     return "\n\n\n".join(parts) + "\n"

@@ -187,7 +187,9 @@ class Tree:
     def add_child(self, parent: Node, insight: Insight) -> Node:
         """Add one child of ``parent`` for ``insight`` (also how users steer the search)."""
         if self.is_terminal(parent):
-            raise ValueError(f"node {parent.id} is at max depth {self.max_depth}; it has no children")
+            raise ValueError(
+                f"node {parent.id} is at max depth {self.max_depth}; it has no children"
+            )
         expected = STAGES[parent.depth]
         if insight.stage != expected:
             raise ValueError(
@@ -219,8 +221,15 @@ class Tree:
         for n in [self.root, *self.path(node)]:
             n.in_flight += 1
 
-    def finish(self, node: Node, *, reward: float, dev_score: float | None,
-               test_score: float | None = None, error: str | None = None) -> None:
+    def finish(
+        self,
+        node: Node,
+        *,
+        reward: float,
+        dev_score: float | None,
+        test_score: float | None = None,
+        error: str | None = None,
+    ) -> None:
         """Record a simulation's result on ``node`` and backpropagate ``reward`` to the root."""
         node.status = FAILED if error else DONE
         node.dev_score = dev_score
@@ -242,8 +251,10 @@ class Tree:
         """The simulated node whose dev score wins under ``better(a, b)``."""
         best: Node | None = None
         for node in self.nodes.values():
-            if node.status == DONE and node.dev_score is not None and (
-                best is None or better(node.dev_score, best.dev_score)
+            if (
+                node.status == DONE
+                and node.dev_score is not None
+                and (best is None or better(node.dev_score, best.dev_score))
             ):
                 best = node
         return best

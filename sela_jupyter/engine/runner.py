@@ -146,7 +146,9 @@ class ChildKernel:
                 msg = await self.client.get_iopub_msg(timeout=min(_POLL_S, remaining))
             except (queue.Empty, asyncio.TimeoutError):
                 if not await self.alive():
-                    raise KernelDied("the kernel died while running this cell", kind="kernel_died")
+                    raise KernelDied(
+                        "the kernel died while running this cell", kind="kernel_died"
+                    ) from None
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
@@ -422,7 +424,8 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
         timings["in_cells"] = timings.get("in_cells", 0.0) + result.duration
         if not result.ok:
             raise SimulationError(
-                f"{stage} cell failed: {result.error_text}", kind="error",
+                f"{stage} cell failed: {result.error_text}",
+                kind="error",
                 traceback=result.traceback,
             )
         return result
@@ -505,8 +508,9 @@ def build_notebook(
         )
         nb.cells.append(cell)
     if result.error:
-        nb.cells.append(new_markdown_cell(f"**Simulation failed** ({result.error_kind}): "
-                                          f"`{result.error}`"))
+        nb.cells.append(
+            new_markdown_cell(f"**Simulation failed** ({result.error_kind}): `{result.error}`")
+        )
     return nb
 
 

@@ -43,7 +43,13 @@ log = logging.getLogger(__name__)
 Listener = Callable[[dict[str, Any]], None]
 
 # Run statuses.
-CREATED, RUNNING, FINISHED, STOPPED, FAILED_RUN = "created", "running", "finished", "stopped", "failed"
+CREATED, RUNNING, FINISHED, STOPPED, FAILED_RUN = (
+    "created",
+    "running",
+    "finished",
+    "stopped",
+    "failed",
+)
 
 
 @dataclass
@@ -144,8 +150,11 @@ def create_run(
             "frame": "data/frame.parquet",
             "has_test_frame": test is not None,
             "has_test_labels": has_test_labels,
-            "rows": {"train": len(train), "dev": len(dev),
-                     "test": 0 if test_frame is None else len(test_frame)},
+            "rows": {
+                "train": len(train),
+                "dev": len(dev),
+                "test": 0 if test_frame is None else len(test_frame),
+            },
         },
         "simulations": 0,
         "best": None,
@@ -283,9 +292,7 @@ class Search:
         )
         self._save()
         self._emit("run_started", run=self.summary())
-        self.kernels = KernelPool(
-            self.kernel_manager, size=opts.parallel, cwd=str(self.run_dir)
-        )
+        self.kernels = KernelPool(self.kernel_manager, size=opts.parallel, cwd=str(self.run_dir))
         try:
             await self.kernels.start()
             await self._loop(deadline)
@@ -419,7 +426,7 @@ class Search:
                 else None,
             )
             (cells if own else replay).append(cell)
-        for stage in STAGES[node.depth:]:
+        for stage in STAGES[node.depth :]:
             code = self.stage_code(stage, None, insights)
             if code.strip():
                 cells.append(StageCell(stage=stage, source=code, role="default"))
@@ -444,8 +451,9 @@ class Search:
             simulation_timeout=s.options.simulation_timeout,
         )
 
-    def _record(self, node: Node, plan: SimulationPlan, result: SimulationResult,
-                started: float) -> None:
+    def _record(
+        self, node: Node, plan: SimulationPlan, result: SimulationResult, started: float
+    ) -> None:
         s = self.state
         node_dir = self.store.node_dir(self.run_id, node.id)
         test_score = None
@@ -472,22 +480,30 @@ class Search:
         )
         ancestors = self._ancestor_cells(node) if result.restored else []
         insights = self.tree.insights(node)
-        title = f"# SELA node {node.id}: {node.stage}\n\n" + "\n".join(
-            f"- **{i.stage}**: {i.text}" for i in insights
-        ) + (f"\n\nResumed from node {node.parent}'s kernel state." if result.restored else "")
+        title = (
+            f"# SELA node {node.id}: {node.stage}\n\n"
+            + "\n".join(f"- **{i.stage}**: {i.text}" for i in insights)
+            + (f"\n\nResumed from node {node.parent}'s kernel state." if result.restored else "")
+        )
         notebook = build_notebook(
             result,
             title=title,
             ancestor_cells=ancestors,
-            metadata={"run": self.run_id, "node": node.id, "dev_score": node.dev_score,
-                      "restored_from": node.parent if result.restored else None},
+            metadata={
+                "run": self.run_id,
+                "node": node.id,
+                "dev_score": node.dev_score,
+                "restored_from": node.parent if result.restored else None,
+            },
         )
         atomic_write_text(node_dir / "notebook.ipynb", nbformat.writes(notebook))
         own = [c for c in plan.cells if c.role == "path"]
         for cell in own:
             atomic_write_text(node_dir / f"{cell.stage}.py", cell.source + "\n")
-        atomic_write_text(node_dir / "log.txt", result.output_tail(20000) +
-                          (f"\n{result.traceback}\n" if result.traceback else ""))
+        atomic_write_text(
+            node_dir / "log.txt",
+            result.output_tail(20000) + (f"\n{result.traceback}\n" if result.traceback else ""),
+        )
         detail = {
             "node": node.to_dict(),
             "insights": [i.to_dict() for i in insights],

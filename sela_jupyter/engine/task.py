@@ -177,8 +177,7 @@ class DataProfile:
         lines = [
             f"{self.n_rows} rows x {self.n_features} features, target {self.target!r} "
             f"({self.task_type})",
-            "columns: "
-            + ", ".join(f"{len(v)} {k}" for k, v in kinds.items() if v),
+            "columns: " + ", ".join(f"{len(v)} {k}" for k, v in kinds.items() if v),
         ]
         if self.missing_columns:
             lines.append("missing values in: " + ", ".join(self.missing_columns[:10]))
@@ -200,12 +199,14 @@ def validate_frame(frame: Any, target: str) -> pd.DataFrame:
             "wrap your data with pd.DataFrame(...) first"
         )
     if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise SelaInputError(f"the DataFrame is empty ({frame.shape[0]} rows, "
-                             f"{frame.shape[1]} columns)")
+        raise SelaInputError(
+            f"the DataFrame is empty ({frame.shape[0]} rows, {frame.shape[1]} columns)"
+        )
     duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
     if duplicated:
         raise SelaInputError(
-            "duplicated column names: " + ", ".join(repr(c) for c in duplicated)
+            "duplicated column names: "
+            + ", ".join(repr(c) for c in duplicated)
             + "; rename them so every column has its own name"
         )
     if target not in frame.columns:
@@ -220,7 +221,7 @@ def validate_frame(frame: Any, target: str) -> pd.DataFrame:
         raise SelaInputError(f"target column {target!r} has no values: every row is missing")
     if labelled[target].nunique() < 2:
         raise SelaInputError(
-            f"target column {target!r} has a single value ({labelled[target].iloc[0]!r}); "
+            f"target column {target!r} has a single value ({_json_scalar(labelled[target].iloc[0])!r}); "
             "there is nothing to learn"
         )
     if frame.shape[1] < 2:
@@ -274,7 +275,9 @@ def make_task(
             f"metric {metric!r} does not apply to a {task_type} task; use one of {', '.join(allowed)}"
         )
     if metric == "rmsle" and (y < 0).any():
-        raise SelaInputError(f"metric 'rmsle' needs a non-negative target; {target!r} has negatives")
+        raise SelaInputError(
+            f"metric 'rmsle' needs a non-negative target; {target!r} has negatives"
+        )
     classes: tuple[Any, ...] = ()
     positive = None
     if task_type != "regression":
@@ -364,7 +367,9 @@ def split_source(task: Task, *, has_test: bool = False, frame_name: str = "data"
             f"    {frame_name}, test_size=0.25, random_state=SEED,\n"
             f"    stratify={strat if task.is_classification else 'None'},\n)"
         )
-    rest_strat = "rest[TARGET] if rest[TARGET].value_counts().min() >= " f"{_MIN_STRATIFY_COUNT} else None"
+    rest_strat = (
+        f"rest[TARGET] if rest[TARGET].value_counts().min() >= {_MIN_STRATIFY_COUNT} else None"
+    )
     return (
         f"rest, test = train_test_split(\n"
         f"    {frame_name}, test_size=0.2, random_state=SEED,\n"
@@ -404,8 +409,10 @@ def _column_kind(column: pd.Series, non_null: pd.Series, unique: int, n_rows: in
     all_distinct = unique >= 0.98 * max(len(non_null), 1) and len(non_null) > 20
     if pd.api.types.is_numeric_dtype(column):
         integral = pd.api.types.is_integer_dtype(column)
-        if integral and all_distinct and (
-            _ID_NAME.search(str(column.name)) or non_null.is_monotonic_increasing
+        if (
+            integral
+            and all_distinct
+            and (_ID_NAME.search(str(column.name)) or non_null.is_monotonic_increasing)
         ):
             return ID_LIKE
         return NUMERIC

@@ -48,10 +48,13 @@ async def simulate(pool: KernelPool, simulation: SimulationPlan):
 
 
 async def test_simulation_scores_and_keeps_outputs(pool: KernelPool) -> None:
-    result = await simulate(pool, plan(
-        StageCell("preprocess", STEPS + "\nprint('scaled')", "path", "n1"),
-        StageCell("model", MODEL, "default"),
-    ))
+    result = await simulate(
+        pool,
+        plan(
+            StageCell("preprocess", STEPS + "\nprint('scaled')", "path", "n1"),
+            StageCell("model", MODEL, "default"),
+        ),
+    )
     assert result.error is None
     assert result.dev_score == pytest.approx(1.0)
     assert "scaled" in result.output_tail()
@@ -68,18 +71,21 @@ async def test_stage_that_raises_fails_with_its_traceback(pool: KernelPool) -> N
     assert "ZeroDivisionError" in result.error
     assert "1 / 0" in result.traceback
     # the kernel is healthy: the next simulation works in it
-    again = await simulate(pool, plan(StageCell("preprocess", STEPS, "path"),
-                                      StageCell("model", MODEL, "default")))
+    again = await simulate(
+        pool, plan(StageCell("preprocess", STEPS, "path"), StageCell("model", MODEL, "default"))
+    )
     assert again.dev_score == pytest.approx(1.0)
 
 
 async def test_hanging_stage_times_out_and_is_interrupted(pool: KernelPool) -> None:
-    result = await simulate(pool, plan(StageCell("model", "import time\ntime.sleep(60)", "path"),
-                                       cell_timeout=2))
+    result = await simulate(
+        pool, plan(StageCell("model", "import time\ntime.sleep(60)", "path"), cell_timeout=2)
+    )
     assert "timed out after 2 s" in result.error
     assert result.timings["total"] < 10
-    again = await simulate(pool, plan(StageCell("preprocess", STEPS, "path"),
-                                      StageCell("model", MODEL, "default")))
+    again = await simulate(
+        pool, plan(StageCell("preprocess", STEPS, "path"), StageCell("model", MODEL, "default"))
+    )
     assert again.dev_score == pytest.approx(1.0)
 
 
@@ -88,8 +94,9 @@ async def test_uninterruptible_hang_restarts_the_kernel(pool: KernelPool) -> Non
     result = await simulate(pool, plan(StageCell("model", code, "path"), cell_timeout=2))
     assert result.error_kind == "timeout"
     assert not result.kernel_healthy
-    again = await simulate(pool, plan(StageCell("preprocess", STEPS, "path"),
-                                      StageCell("model", MODEL, "default")))
+    again = await simulate(
+        pool, plan(StageCell("preprocess", STEPS, "path"), StageCell("model", MODEL, "default"))
+    )
     assert again.dev_score == pytest.approx(1.0)
 
 
@@ -97,24 +104,31 @@ async def test_killed_kernel_fails_the_node_and_the_pool_recovers(pool: KernelPo
     result = await simulate(pool, plan(StageCell("model", "import os\nos._exit(1)", "path")))
     assert result.error_kind == "kernel_died"
     assert "died" in result.error
-    again = await simulate(pool, plan(StageCell("preprocess", STEPS, "path"),
-                                      StageCell("model", MODEL, "default")))
+    again = await simulate(
+        pool, plan(StageCell("preprocess", STEPS, "path"), StageCell("model", MODEL, "default"))
+    )
     assert again.dev_score == pytest.approx(1.0)
     assert len(pool.kernel_ids) == 1
 
 
 async def test_child_resumes_from_parent_snapshot(pool: KernelPool, tmp_path: Path) -> None:
     snapshot = str(tmp_path / "parent.pkl")
-    parent = await simulate(pool, plan(
-        StageCell("preprocess", STEPS + "\nnotes['seen'] = 1", "path", "n1", snapshot),
-        StageCell("model", MODEL, "default"),
-    ))
+    parent = await simulate(
+        pool,
+        plan(
+            StageCell("preprocess", STEPS + "\nnotes['seen'] = 1", "path", "n1", snapshot),
+            StageCell("model", MODEL, "default"),
+        ),
+    )
     assert parent.error is None and Path(snapshot).is_file()
-    child = await simulate(pool, plan(
-        StageCell("model", MODEL + "\nprint('notes', notes)", "path", "n2"),
-        replay=[StageCell("preprocess", "raise RuntimeError('replayed!')", "path", "n1")],
-        restore_from=snapshot,
-    ))
+    child = await simulate(
+        pool,
+        plan(
+            StageCell("model", MODEL + "\nprint('notes', notes)", "path", "n2"),
+            replay=[StageCell("preprocess", "raise RuntimeError('replayed!')", "path", "n1")],
+            restore_from=snapshot,
+        ),
+    )
     assert child.restored
     assert child.error is None, child.error
     assert [c.role for c in child.cells] == ["path", "evaluation"]  # no setup, no replay
@@ -122,11 +136,14 @@ async def test_child_resumes_from_parent_snapshot(pool: KernelPool, tmp_path: Pa
 
 
 async def test_missing_snapshot_replays_ancestors(pool: KernelPool, tmp_path: Path) -> None:
-    child = await simulate(pool, plan(
-        StageCell("model", MODEL, "path", "n2"),
-        replay=[StageCell("preprocess", STEPS, "path", "n1")],
-        restore_from=str(tmp_path / "missing.pkl"),
-    ))
+    child = await simulate(
+        pool,
+        plan(
+            StageCell("model", MODEL, "path", "n2"),
+            replay=[StageCell("preprocess", STEPS, "path", "n1")],
+            restore_from=str(tmp_path / "missing.pkl"),
+        ),
+    )
     assert not child.restored
     assert [c.role for c in child.cells] == ["setup", "replay", "path", "evaluation"]
     assert child.dev_score == pytest.approx(1.0)

@@ -40,8 +40,9 @@ def only_insights(store: RunStore, run_id: str, insights: list[Insight]) -> None
     store.write_part(run_id, "insights", InsightPool(insights).to_dict())
 
 
-def test_search_writes_a_notebook_per_simulation(tmp_path: Path,
-                                                 small_regression: pd.DataFrame) -> None:
+def test_search_writes_a_notebook_per_simulation(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
     store = RunStore(tmp_path)
     run_id = new_run(store, small_regression, "y", rollouts=5, parallel=2)
     events: list[dict[str, Any]] = []
@@ -91,8 +92,7 @@ def test_failing_stages_fail_their_nodes_and_the_search_finishes(
     assert "raise ValueError" in detail["traceback"]
 
 
-def test_child_does_not_rerun_ancestor_code(tmp_path: Path,
-                                            small_regression: pd.DataFrame) -> None:
+def test_child_does_not_rerun_ancestor_code(tmp_path: Path, small_regression: pd.DataFrame) -> None:
     store = RunStore(tmp_path)
     marker = tmp_path / "eda-ran.txt"
     run_id = new_run(store, small_regression, "y", rollouts=3, max_depth=2)
@@ -103,8 +103,11 @@ def test_child_does_not_rerun_ancestor_code(tmp_path: Path,
             + TemplateCoder().stage_code("preprocess", None, [], *_profile_task(store, run_id))
         ),
     }
-    only_insights(store, run_id, [Insight("eda.count", "eda", "count"),
-                                  Insight("preprocess.check", "preprocess", "check")])
+    only_insights(
+        store,
+        run_id,
+        [Insight("eda.count", "eda", "count"), Insight("preprocess.check", "preprocess", "check")],
+    )
     asyncio.run(Search(store, run_id, coder=ScriptedCoder(scripts)).run())
 
     tree = store.read_tree(run_id)
@@ -150,14 +153,15 @@ def test_stopped_run_resumes_without_redoing_finished_nodes(
         assert store.read_node(run_id, node_id)["timings"]["finished"] == stamp
 
 
-def test_runs_are_deterministic_for_a_seed(tmp_path: Path,
-                                           small_regression: pd.DataFrame) -> None:
+def test_runs_are_deterministic_for_a_seed(tmp_path: Path, small_regression: pd.DataFrame) -> None:
     def grow(where: Path) -> list[tuple[str, float | None]]:
         store = RunStore(where)
         run_id = new_run(store, small_regression, "y", rollouts=4, seed=5)
         asyncio.run(Search(store, run_id).run())
-        return [((n["insight"] or {}).get("id", "root"), n["dev_score"])
-                for n in store.read_tree(run_id)["nodes"]]
+        return [
+            ((n["insight"] or {}).get("id", "root"), n["dev_score"])
+            for n in store.read_tree(run_id)["nodes"]
+        ]
 
     assert grow(tmp_path / "a") == grow(tmp_path / "b")
 
@@ -168,8 +172,9 @@ def _profile_task(store: RunStore, run_id: str) -> tuple[Any, Any]:
 
 
 @pytest.mark.parametrize("budget", [6.0])
-def test_time_budget_stops_the_search(tmp_path: Path, small_regression: pd.DataFrame,
-                                      budget: float) -> None:
+def test_time_budget_stops_the_search(
+    tmp_path: Path, small_regression: pd.DataFrame, budget: float
+) -> None:
     store = RunStore(tmp_path)
     run_id = new_run(store, small_regression, "y", rollouts=None, time_budget=budget)
     record = asyncio.run(Search(store, run_id).run())

@@ -70,11 +70,13 @@ def test_profile_counts_sela_metadata_and_finds_id_columns(housing: pd.DataFrame
 
 def test_profile_recognises_text_and_dates() -> None:
     n = 60
-    frame = pd.DataFrame({
-        "review": [f"the product number {i} was really quite good" for i in range(n)],
-        "when": pd.date_range("2020-01-01", periods=n).astype(str),
-        "y": [0, 1] * 30,
-    })
+    frame = pd.DataFrame(
+        {
+            "review": [f"the product number {i} was really quite good" for i in range(n)],
+            "when": pd.date_range("2020-01-01", periods=n).astype(str),
+            "y": [0, 1] * 30,
+        }
+    )
     profile = profile_frame(frame, make_task(frame, "y"))
     kinds = {c.name: c.kind for c in profile.columns}
     assert kinds == {"review": "text", "when": "datetime"}
@@ -96,8 +98,7 @@ def test_split_source_reproduces_split_frame() -> None:
     data = load_breast_cancer(as_frame=True).frame
     task = make_task(data, "target", seed=3)
     train, dev, test = split_frame(data, task)
-    namespace = {"data": data, "TARGET": "target", "SEED": 3,
-                 "train_test_split": train_test_split}
+    namespace = {"data": data, "TARGET": "target", "SEED": 3, "train_test_split": train_test_split}
     exec(split_source(task), namespace)
     assert namespace["train"].index.equals(train.index)
     assert namespace["dev"].index.equals(dev.index)
@@ -116,10 +117,18 @@ def test_caller_frame_is_not_modified(housing: pd.DataFrame) -> None:
     [
         ([1, 2, 3], "y", "expected a pandas DataFrame, got list"),
         (pd.DataFrame(), "y", "the DataFrame is empty"),
-        (pd.DataFrame({"x": range(30), "y": range(30)}), "prize", "target column 'prize' not found"),
+        (
+            pd.DataFrame({"x": range(30), "y": range(30)}),
+            "prize",
+            "target column 'prize' not found",
+        ),
         (pd.DataFrame({"x": range(30), "y": [np.nan] * 30}), "y", "every row is missing"),
         (pd.DataFrame({"x": range(30), "y": [1] * 30}), "y", "has a single value"),
-        (pd.DataFrame([[1, 2, 3]] * 30, columns=["a", "a", "y"]), "y", "duplicated column names: 'a'"),
+        (
+            pd.DataFrame([[1, 2, 3]] * 30, columns=["a", "a", "y"]),
+            "y",
+            "duplicated column names: 'a'",
+        ),
         (pd.DataFrame({"x": range(5), "y": range(5)}), "y", "only 5 rows have a target value"),
     ],
 )

@@ -1,0 +1,49 @@
+"""The Python API: sela_jupyter.run, the Run's leaderboard, pipeline, predictions and exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.pipeline import Pipeline
+
+import sela_jupyter
+from sela_jupyter.engine.api import parse_duration
+from sela_jupyter.engine.errors import SelaInputError
+
+
+def test_run_returns_leaderboard_pipeline_and_predictions(tmp_path: Path) -> None:
+    data = load_breast_cancer(as_frame=True).frame
+    data["target"] = data["target"].map({0: "malignant", 1: "benign"})
+    before = data.copy()
+    run = sela_jupyter.run(data, target="target", rollouts=3, runs_dir=tmp_path, seed=1)
+
+    pd.testing.assert_frame_equal(data, before)  # the caller's frame is untouched
+    board = run.leaderboard()
+    assert len(board) == 3 and board.index[0] == 1
+    assert list(board["dev_score"]) == sorted(board["dev_score"], reverse=True)  # F1: higher
+    assert run.task.positive_label == "malignant"  # the minority class
+    assert isinstance(run.pipeline(), Pipeline)
+    predictions = run.predict(data.head(20))
+    assert set(predictions) <= {"malignant", "benign"}
+    assert (predictions == data["target"].head(20)).mean() > 0.8
+    assert run.best.test_score is not None
+    path = run.export_notebook(tmp_path / "best.ipynb")
+    assert path.is_file()
+    assert "evaluate(pipeline" in run.export_code()
+    assert sela_jupyter.open_run("last", runs_dir=tmp_path).id == run.id
+
+
+def test_python_api_rejects_bad_input_before_starting(tmp_path: Path) -> None:
+    with pytest.raises(SelaInputError, match="expected a pandas DataFrame"):
+        sela_jupyter.run([[1, 2]], target="y", runs_dir=tmp_path)
+    assert not tmp_path.exists() or not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("90s", 90), ("10m", 600), ("1.5h", 5400), (30, 30)]
+)
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
