@@ -265,18 +265,44 @@ class Search:
 
     def add_insight(self, parent_id: str, text: str) -> Node:
         """Add a user-written insight for the next stage under ``parent_id`` as a new child."""
-        parent = self.tree[parent_id]
+        parent = self._node(parent_id)
         if self.tree.is_terminal(parent):
             raise SelaInputError(f"node {parent_id} is at max depth; it can have no children")
-        stage = STAGES[parent.depth]
-        n = sum(1 for i in self.state.pool.for_stage(stage) if i.source == "user") + 1
-        insight = Insight(id=f"user.{stage}.{n}", stage=stage, text=text, source="user")
-        self.state.pool.add(insight)
+        if not text.strip():
+            raise SelaInputError("an insight needs some text")
+        insight = self.state.pool.add_text(STAGES[parent.depth], text.strip(), source="user")
         child = self.tree.add_child(parent, insight)
         self.store.write_part(self.run_id, "insights", self.state.pool.to_dict())
         self._save()
         self._emit("node_added", node=child.to_dict())
         return child
+
+    def prune(self, node_id: str) -> Node:
+        """Exclude a node and its subtree from further selection."""
+        node = self._node(node_id)
+        try:
+            self.tree.prune(node_id)
+        except ValueError as exc:
+            raise SelaInputError(str(exc)) from exc
+        self._save()
+        self._emit("node_updated", node=node.to_dict())
+        return node
+
+    def pin(self, node_id: str) -> Node:
+        """Make a node the next one simulated (or expanded, when it already ran)."""
+        node = self._node(node_id)
+        try:
+            self.tree.pin(node_id)
+        except ValueError as exc:
+            raise SelaInputError(str(exc)) from exc
+        self._save()
+        self._emit("node_updated", node=node.to_dict())
+        return node
+
+    def _node(self, node_id: str) -> Node:
+        if node_id not in self.tree.nodes:
+            raise SelaInputError(f"run {self.run_id} has no node {node_id!r}")
+        return self.tree[node_id]
 
     # -- the loop -------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -364,11 +390,18 @@ class Search:
     async def _simulate(self, node: Node, deadline: float | None) -> None:
         s = self.state
         assert self.kernels is not None
-        kernel = await self.kernels.acquire()
-        healthy = False
         t0 = time.time()
         try:
             plan = self.plan(node)
+        except Exception as exc:  # no code for this node: it fails, the search goes on
+            log.warning("no code for node %s: %s", node.id, exc)
+            plan = SimulationPlan(setup="", cells=[])
+            result = SimulationResult(error=f"no stage code: {exc}", error_kind="coder")
+            self._record(node, plan, result, started=t0)
+            return
+        kernel = await self.kernels.acquire()
+        healthy = False
+        try:
             if deadline is not None:
                 plan.simulation_timeout = max(
                     1.0, min(plan.simulation_timeout, deadline - time.monotonic())
