@@ -249,8 +249,11 @@ class KernelPool:
         cwd: str | None = None,
     ) -> None:
         self.owns_manager = kernel_manager is None
-        self.manager = kernel_manager or AsyncMultiKernelManager(
-            connection_dir=jupyter_runtime_dir()
+        # Not ``kernel_manager or ...``: a manager with no kernels yet has len() 0 and is falsy.
+        self.manager = (
+            kernel_manager
+            if kernel_manager is not None
+            else AsyncMultiKernelManager(connection_dir=jupyter_runtime_dir())
         )
         self.size = max(1, size)
         self.kernel_name = kernel_name
@@ -328,6 +331,10 @@ class KernelPool:
     async def close(self) -> None:
         """Shut down every kernel of the pool (and the manager, when the pool made it)."""
         self._closed = True
+        # Let a kernel's reset or restart finish first: a restart cancelled half-way leaves a
+        # kernel whose ``ready`` future never resolves, which its manager then cannot shut down.
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=30)
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*(k.shutdown() for k in self._kernels), return_exceptions=True)
