@@ -12,6 +12,19 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "sela-jupyter"}]
 
 
+def _jupyter_server_extension_points() -> list[dict[str, object]]:
+    from .server.app import SelaApp
+
+    return [{"module": "sela_jupyter.server.app", "app": SelaApp}]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext sela_jupyter``: register the ``%sela`` / ``%%sela`` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name: str):  # lazy: importing the package stays cheap for the server extension
     if name in ("run", "open_run", "resume", "Run"):
         from .engine import api

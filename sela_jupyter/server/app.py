@@ -1,0 +1,152 @@
+"""The jupyter_server extension: ``SelaApp`` serves the engine under ``<base_url>/sela/api/``.
+
+Enabled on install by ``jupyter-config/server-config/sela_jupyter.json``. Every setting is a
+traitlet (``c.SelaApp.<name>`` in ``jupyter_server_config.py`` or ``--SelaApp.<name>=...``) and is
+listed with its help by ``jupyter server --help-all``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, Unicode, default
+
+from ..engine.store import DEFAULT_RUNS_DIR, RunStore
+from .handlers import handler_list
+from .manager import EVENT_SCHEMA_PATH, RunManager
+
+
+class SelaApp(ExtensionApp):
+    """SELA pipeline search for Jupyter: REST over the engine, live events on the event bus."""
+
+    name = "sela_jupyter"
+    load_other_extensions = True
+
+    runs_dir = Unicode(
+        "",
+        config=True,
+        help=(
+            "Directory that holds the runs (one sub-directory per run). Relative paths are taken "
+            "from the server's root_dir; empty means <root_dir>/.sela/runs, the same place the "
+            "`sela` command and the Python API use when started in root_dir."
+        ),
+    )
+    default_rollouts = Int(
+        10,
+        config=True,
+        help="Simulations a run performs when the request gives neither rollouts nor a time budget.",
+    )
+    default_time_budget = Unicode(
+        "",
+        config=True,
+        help=(
+            "Wall-clock budget of a run when the request gives none: seconds or '90s', '10m', "
+            "'1h'. Empty means no time limit (the rollout count ends the run)."
+        ),
+    )
+    default_parallel = Int(
+        1,
+        config=True,
+        help="Simulations a run executes at once (one child kernel each) unless the request says.",
+    )
+    default_max_depth = Int(
+        5,
+        config=True,
+        help="Pipeline stages searched (1 = eda only ... 5 = up to ensemble) unless the request says.",
+    )
+    max_concurrent_runs = Int(
+        2,
+        config=True,
+        help=(
+            "Runs this server searches at the same time; starting or resuming one more answers "
+            "429 until one finishes or is stopped."
+        ),
+    )
+    simulation_timeout = Float(
+        300.0,
+        config=True,
+        help="Seconds one simulation (all its cells) may take before it is stopped and scores 0.",
+    )
+    cell_timeout = Float(
+        120.0,
+        config=True,
+        help="Seconds one stage cell may run before its simulation is stopped and scores 0.",
+    )
+    model = Unicode(
+        "",
+        config=True,
+        help=(
+            "Model name for LLM-proposed insights on an OpenAI-compatible endpoint. The key is "
+            "read from the OPENAI_API_KEY environment variable and never stored. Empty (or no "
+            "key) means the built-in insight catalog and template coder, which work offline."
+        ),
+    )
+    base_url = Unicode(
+        "",
+        config=True,
+        help=(
+            "Base URL of the OpenAI-compatible endpoint used with `model` (OpenAI, Azure, vLLM, "
+            "Ollama, llama.cpp). Empty means the OPENAI_BASE_URL environment variable, if set."
+        ),
+    )
+    kernel_keepalive_interval = Float(
+        10.0,
+        config=True,
+        help=(
+            "Seconds between marking a running search's child kernels as active, so the server's "
+            "idle-kernel culler (MappingKernelManager.cull_idle_timeout) never culls them mid-run. "
+            "Keep it below cull_idle_timeout."
+        ),
+    )
+
+    @default("model")
+    def _default_model(self) -> str:
+        return os.environ.get("SELA_MODEL", "")
+
+    @default("base_url")
+    def _default_base_url(self) -> str:
+        return os.environ.get("OPENAI_BASE_URL", "")
+
+    def resolved_runs_dir(self) -> Path:
+        """The runs directory as an absolute path."""
+        root = Path(self.serverapp.root_dir).expanduser()
+        if not self.runs_dir:
+            return root / DEFAULT_RUNS_DIR
+        path = Path(self.runs_dir).expanduser()
+        return path if path.is_absolute() else root / path
+
+    def initialize_settings(self) -> None:
+        """Create the run manager and register the event schema on the server's event bus."""
+        event_logger = getattr(self.serverapp, "event_logger", None)
+        if event_logger is not None:
+            event_logger.register_event_schema(EVENT_SCHEMA_PATH)
+        self.run_manager = RunManager(
+            RunStore(self.resolved_runs_dir()),
+            kernel_manager=self.serverapp.kernel_manager,
+            event_logger=event_logger,
+            max_concurrent_runs=self.max_concurrent_runs,
+            defaults={
+                "rollouts": self.default_rollouts,
+                "time_budget": self.default_time_budget or None,
+                "parallel": self.default_parallel,
+                "max_depth": self.default_max_depth,
+                "simulation_timeout": self.simulation_timeout,
+                "cell_timeout": self.cell_timeout,
+            },
+            keepalive_interval=self.kernel_keepalive_interval,
+            log=self.log,
+        )
+        self.settings.update({"sela_run_manager": self.run_manager, "sela_model": self.model})
+        self.log.info("SELA runs directory: %s", self.run_manager.store.root)
+
+    def initialize_handlers(self) -> None:
+        """Declare the REST routes (one list, in :mod:`.handlers`)."""
+        self.handlers.extend(handler_list())
+
+    async def stop_extension(self) -> None:
+        """Stop every running search so its child kernels are shut down with the server."""
+        manager = getattr(self, "run_manager", None)
+        if manager is not None:
+            await manager.shutdown()

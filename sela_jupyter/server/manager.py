@@ -1,0 +1,399 @@
+"""Runs owned by one Jupyter server: start, stop, resume, delete and steer, with events.
+
+:class:`RunManager` is the only place the server extension touches the engine. Each active run is a
+:class:`~sela_jupyter.engine.search.Search` driven by an asyncio task on the server's event loop,
+with kernels from the server's kernel manager (so a configured gateway makes them remote). Engine
+events are re-emitted on the server's event bus under :data:`EVENT_SCHEMA_ID`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import io
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..engine.api import parse_duration
+from ..engine.errors import RunNotFoundError, SelaInputError
+from ..engine.search import Search, SearchOptions, create_run
+from ..engine.store import RunStore, validate_id
+
+EVENT_SCHEMA_ID = "https://events.sela-jupyter.org/sela_jupyter/run/v1"
+EVENT_SCHEMA_PATH = Path(__file__).parent / "events" / "run.yaml"
+
+#: Where a client on the same host drops a DataFrame's parquet file before starting a run.
+INCOMING_DIR = ".incoming"
+
+#: Keys of ``run.json`` carried by run summaries (lists, events); the profile stays in the detail.
+SUMMARY_KEYS = (
+    "id",
+    "name",
+    "created",
+    "status",
+    "source",
+    "description",
+    "options",
+    "task",
+    "simulations",
+    "running",
+    "best",
+    "timings",
+    "error",
+)
+
+_OPTION_KEYS = {
+    "rollouts",
+    "time_budget",
+    "parallel",
+    "seed",
+    "max_depth",
+    "cell_timeout",
+    "simulation_timeout",
+    "llm",
+}
+
+
+class RunBusyError(SelaInputError):
+    """The run is active and the request needs it idle (or the other way round)."""
+
+
+class TooManyRunsError(SelaInputError):
+    """``max_concurrent_runs`` runs are already active."""
+
+
+def summarize(record: dict[str, Any], *, active: bool) -> dict[str, Any]:
+    """The compact form of a run record used by run lists and events."""
+    out = {k: record.get(k) for k in SUMMARY_KEYS if k in record}
+    out["active"] = active
+    return out
+
+
+@dataclass
+class ActiveRun:
+    """A run this server is searching right now."""
+
+    search: Search
+    task: asyncio.Task[Any] | None = None
+    keepalive: asyncio.Task[Any] | None = None
+    kernel_ids: set[str] = field(default_factory=set)
+
+
+class RunManager:
+    """Runs of one server: a :class:`RunStore` plus the searches currently running in it."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        kernel_manager: Any = None,
+        event_logger: Any = None,
+        max_concurrent_runs: int = 2,
+        defaults: dict[str, Any] | None = None,
+        keepalive_interval: float = 10.0,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.kernel_manager = kernel_manager
+        self.event_logger = event_logger
+        self.max_concurrent_runs = max_concurrent_runs
+        self.defaults = dict(defaults or {})
+        self.keepalive_interval = keepalive_interval
+        self.log = log or logging.getLogger(__name__)
+        self.active: dict[str, ActiveRun] = {}
+
+    # -- data handover ------------------------------------------------------------------------
+    @property
+    def incoming_dir(self) -> Path:
+        """Where same-host clients write a frame's parquet file (inside the runs directory)."""
+        return self.store.root / INCOMING_DIR
+
+    def read_frame(self, spec: Any, what: str = "data") -> pd.DataFrame | None:
+        """A DataFrame from a request's ``{"file": NAME}`` or ``{"parquet_base64": ...}``.
+
+        ``file`` names a parquet file in :attr:`incoming_dir` (a bare, validated file name, never a
+        path); it is removed once read. ``parquet_base64`` is an upload of the parquet bytes.
+        """
+        if spec is None:
+            return None
+        if not isinstance(spec, dict):
+            raise SelaInputError(
+                f"'{what}' must be an object with 'file' (a name in the server's incoming "
+                "directory) or 'parquet_base64' (the parquet bytes, base64-encoded)"
+            )
+        if "file" in spec:
+            name = validate_id(str(spec["file"]), f"{what} file name")
+            path = self.incoming_dir / name
+            if not path.is_file():
+                raise SelaInputError(
+                    f"no file {name!r} in the server's incoming directory {self.incoming_dir}; "
+                    "upload the data as 'parquet_base64' when client and server do not share a disk"
+                )
+            try:
+                return pd.read_parquet(path)
+            finally:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        if "parquet_base64" in spec:
+            try:
+                raw = base64.b64decode(spec["parquet_base64"], validate=True)
+                return pd.read_parquet(io.BytesIO(raw))
+            except (binascii.Error, ValueError, OSError) as exc:
+                raise SelaInputError(
+                    f"'{what}.parquet_base64' is not base64-encoded parquet: {exc}"
+                ) from exc
+        raise SelaInputError(f"'{what}' needs 'file' or 'parquet_base64'")
+
+    def new_incoming_name(self) -> str:
+        """A fresh file name for :attr:`incoming_dir`."""
+        return f"frame-{secrets.token_hex(8)}.parquet"
+
+    # -- options --------------------------------------------------------------------------------
+    def search_options(self, given: dict[str, Any] | None) -> SearchOptions:
+        """Request options over the server's defaults, validated."""
+        given = dict(given or {})
+        unknown = sorted(set(given) - _OPTION_KEYS)
+        if unknown:
+            raise SelaInputError(
+                f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(_OPTION_KEYS))}"
+            )
+        llm = given.pop("llm", None)
+        if llm not in (None, "", "none", "off", "builtin"):
+            raise SelaInputError(
+                f"llm={llm!r}: this version proposes insights from the built-in catalog only; "
+                "leave out llm= (or use llm=builtin)"
+            )
+        budget = given.get("time_budget")
+        budget = parse_duration(budget) if budget not in (None, "") else None
+        rollouts = given.get("rollouts")
+        if rollouts is None and "rollouts" not in given:
+            default_budget = self.defaults.get("time_budget")
+            rollouts = None if budget else self.defaults.get("rollouts", 10)
+            if budget is None and default_budget:
+                budget = parse_duration(default_budget)
+        try:
+            return SearchOptions(
+                rollouts=None if rollouts is None else int(rollouts),
+                time_budget=budget,
+                parallel=int(given.get("parallel", self.defaults.get("parallel", 1))),
+                seed=int(given.get("seed", 0)),
+                max_depth=int(given.get("max_depth", self.defaults.get("max_depth", 5))),
+                cell_timeout=float(
+                    given.get("cell_timeout", self.defaults.get("cell_timeout", 120.0))
+                ),
+                simulation_timeout=float(
+                    given.get("simulation_timeout", self.defaults.get("simulation_timeout", 300.0))
+                ),
+            )
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, SelaInputError):
+                raise
+            raise SelaInputError(f"bad option value: {exc}") from exc
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self, body: dict[str, Any]) -> str:
+        """Create a run from a request body (see the OpenAPI file) and start searching it."""
+        if not isinstance(body, dict):
+            raise SelaInputError("the request body must be a JSON object")
+        target = body.get("target")
+        if not isinstance(target, str) or not target:
+            raise SelaInputError("'target' is required: the name of the column to predict")
+        self._check_capacity()
+        options = self.search_options(body.get("options"))
+        frame = self.read_frame(body.get("data"), "data")
+        if frame is None:
+            raise SelaInputError("'data' is required: the DataFrame to search a pipeline for")
+        test = self.read_frame(body.get("test"), "test")
+        name = body.get("name") or None
+        if name is not None:
+            name = str(name)
+        loop = asyncio.get_running_loop()
+        run_id = await loop.run_in_executor(
+            None,
+            partial(
+                create_run,
+                frame,
+                target,
+                store=self.store,
+                options=options,
+                test=test,
+                task_type=body.get("task") or None,
+                metric=body.get("metric") or None,
+                name=name,
+                description=str(body.get("description") or ""),
+                source=str(body.get("source") or "rest"),
+            ),
+        )
+        self.launch(run_id)
+        return run_id
+
+    def _check_capacity(self) -> None:
+        if len(self.active) >= self.max_concurrent_runs:
+            raise TooManyRunsError(
+                f"{len(self.active)} run(s) are already searching and SelaApp.max_concurrent_runs "
+                f"is {self.max_concurrent_runs}; stop one (POST /sela/api/runs/<id>/stop) or wait"
+            )
+
+    def launch(self, run_id: str) -> ActiveRun:
+        """Start (or resume) searching a stored run on this server's loop."""
+        if run_id in self.active:
+            raise RunBusyError(f"run {run_id} is already searching")
+        self._check_capacity()
+        search = Search(
+            self.store,
+            run_id,
+            kernel_manager=self.kernel_manager,
+            listeners=[self._emit],
+        )
+        active = ActiveRun(search=search)
+        self.active[run_id] = active
+        active.task = asyncio.ensure_future(self._drive(run_id, active))
+        return active
+
+    async def _drive(self, run_id: str, active: ActiveRun) -> None:
+        active.keepalive = asyncio.ensure_future(self._keep_kernels_alive(active))
+        try:
+            await active.search.run()
+        except Exception:
+            self.log.exception("SELA run %s failed", run_id)
+        finally:
+            active.keepalive.cancel()
+            self.active.pop(run_id, None)
+
+    async def _keep_kernels_alive(self, active: ActiveRun) -> None:
+        """Mark the run's kernels active so the server's idle culler leaves them alone mid-run.
+
+        The culler (``MappingKernelManager.cull_idle_timeout``) shuts down kernels whose
+        ``last_activity`` is old, unless they are busy (``cull_busy=False``, the default) or have
+        connections (``cull_connected=False``). Our kernels have no websocket connections and sit
+        idle in the pool between simulations, so without this a short ``cull_idle_timeout`` could
+        cull them mid-run. A gateway culls on its own side; there the kernels' own traffic counts.
+        """
+        while True:
+            pool = active.search.kernels
+            if pool is not None:
+                now = datetime.now(timezone.utc)
+                for kernel_id in pool.kernel_ids:
+                    active.kernel_ids.add(kernel_id)
+                    with contextlib.suppress(Exception):
+                        self.kernel_manager.get_kernel(kernel_id).last_activity = now
+            await asyncio.sleep(self.keepalive_interval)
+
+    async def stop(self, run_id: str, timeout: float = 60.0) -> None:
+        """Stop an active run and wait until its kernels are shut down."""
+        self.store.existing_run_dir(run_id)
+        active = self.active.get(run_id)
+        if active is None:
+            raise RunBusyError(
+                f"run {run_id} is not searching on this server; nothing to stop "
+                "(POST .../resume continues a stopped run)"
+            )
+        active.search.stop()
+        if active.task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(active.task), timeout)
+
+    def resume(self, run_id: str) -> None:
+        """Continue a stopped, finished-with-budget-left or interrupted run."""
+        self.store.existing_run_dir(run_id)
+        self.launch(run_id)
+
+    async def delete(self, run_id: str) -> None:
+        """Stop the run if it is active, then remove its directory."""
+        self.store.existing_run_dir(run_id)
+        if run_id in self.active:
+            await self.stop(run_id)
+        self.store.delete_run(run_id)
+
+    async def shutdown(self) -> None:
+        """Stop every active run (the server is stopping); their kernels are shut down."""
+        for run_id in list(self.active):
+            with contextlib.suppress(Exception):
+                await self.stop(run_id, timeout=30.0)
+
+    # -- reading --------------------------------------------------------------------------------
+    def list_runs(self) -> list[dict[str, Any]]:
+        """Summaries of every stored run, newest first."""
+        out = []
+        for record in self.store.list_runs():
+            run_id = record.get("id", "")
+            active = self.active.get(run_id)
+            if active is not None:
+                record = active.search.summary()
+            out.append(summarize(record, active=active is not None))
+        return out
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """The whole run record with the tree."""
+        active = self.active.get(run_id)
+        if active is not None:
+            record = active.search.summary()
+            tree = active.search.tree.to_dict()
+        else:
+            record = self.store.read_run(run_id)
+            tree = self.store.read_tree(run_id)
+        return {**record, "active": active is not None, "tree": tree}
+
+    def get_node(self, run_id: str, node_id: str) -> dict[str, Any]:
+        """A node with its detail (insights, code per stage, output tail, error, timings)."""
+        validate_id(node_id, "node id")
+        tree = self.get_run(run_id)["tree"]
+        node = next((n for n in tree["nodes"] if n["id"] == node_id), None)
+        if node is None:
+            raise RunNotFoundError(f"run {run_id} has no node {node_id!r}")
+        detail = self.store.read_node(run_id, node_id) or {}
+        return {**detail, "node": node, "path": self._path(tree, node)}
+
+    @staticmethod
+    def _path(tree: dict[str, Any], node: dict[str, Any]) -> list[dict[str, Any]]:
+        nodes = {n["id"]: n for n in tree["nodes"]}
+        path = []
+        current: dict[str, Any] | None = node
+        while current is not None and current.get("parent") is not None:
+            path.append(
+                {"id": current["id"], "stage": current["stage"], "insight": current["insight"]}
+            )
+            current = nodes.get(current["parent"])
+        return path[::-1]
+
+    # -- steering -------------------------------------------------------------------------------
+    def _steerable(self, run_id: str) -> Search:
+        active = self.active.get(run_id)
+        return active.search if active is not None else Search(self.store, run_id)
+
+    def add_insight(self, run_id: str, parent_id: str, text: str) -> dict[str, Any]:
+        """A user-written insight under ``parent_id``; the new child node."""
+        if not isinstance(text, str):
+            raise SelaInputError("'text' must be a string: the insight, in plain words")
+        return (
+            self._steerable(run_id).add_insight(validate_id(parent_id, "node id"), text).to_dict()
+        )
+
+    def prune(self, run_id: str, node_id: str) -> dict[str, Any]:
+        """Exclude a node's subtree from the search."""
+        return self._steerable(run_id).prune(validate_id(node_id, "node id")).to_dict()
+
+    def pin(self, run_id: str, node_id: str) -> dict[str, Any]:
+        """Simulate (or expand) ``node_id`` next."""
+        return self._steerable(run_id).pin(validate_id(node_id, "node id")).to_dict()
+
+    # -- events ---------------------------------------------------------------------------------
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self.event_logger is None:
+            return
+        data = {k: v for k, v in event.items() if k in ("type", "run_id", "time", "node", "best")}
+        if "run" in event:
+            data["run"] = summarize(event["run"], active=event["type"] != "run_finished")
+        try:
+            self.event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
+        except Exception:  # the event bus is a convenience; REST stays the source of truth
+            self.log.exception("could not emit SELA event %s", event.get("type"))
