@@ -1,0 +1,127 @@
+"""Insights: one idea per pipeline stage, the pool that holds them and the built-in proposer.
+
+An insight is a sentence a data scientist reads in the tree view ("Log-transform the skewed target
+and fit on log1p(price)") plus a stable id. The tree search draws a node's children from the pool
+entries of the child's stage; a coder turns the insights on a root-to-node path into stage code.
+The built-in proposer picks the applicable entries of the curated catalog (:mod:`.catalog`) for a
+data profile, so a search works offline with no LLM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .task import DataProfile, Task
+
+#: The tree's levels, in order: depth 1 is ``eda`` ... depth 5 is ``ensemble``.
+STAGES = ("eda", "preprocess", "features", "model", "ensemble")
+
+#: Where an insight came from.
+SOURCES = ("builtin", "llm", "user")
+
+
+@dataclass(frozen=True)
+class Insight:
+    """One idea for one stage, e.g. ``Insight("model.xgb_shallow", "model", "Use XGBoost ...")``."""
+
+    id: str
+    stage: str
+    text: str
+    source: str = "builtin"
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown stage {self.stage!r}; expected one of {', '.join(STAGES)}")
+        if self.source not in SOURCES:
+            raise ValueError(
+                f"unknown insight source {self.source!r}; expected one of {', '.join(SOURCES)}"
+            )
+        if not self.id:
+            raise ValueError("an insight needs a non-empty id")
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form, as stored in ``tree.json`` and sent over REST."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Insight:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            id=str(data["id"]),
+            stage=str(data["stage"]),
+            text=str(data["text"]),
+            source=str(data.get("source", "builtin")),
+        )
+
+
+class InsightPool:
+    """Insights grouped by stage, in insertion order, each id at most once."""
+
+    def __init__(self, insights: list[Insight] | None = None) -> None:
+        self._by_stage: dict[str, list[Insight]] = {stage: [] for stage in STAGES}
+        self._by_id: dict[str, Insight] = {}
+        for insight in insights or ():
+            self.add(insight)
+
+    def add(self, insight: Insight) -> Insight:
+        """Add ``insight``; raise :class:`ValueError` if its id is already in the pool."""
+        if insight.id in self._by_id:
+            raise ValueError(f"insight id {insight.id!r} is already in the pool")
+        self._by_stage[insight.stage].append(insight)
+        self._by_id[insight.id] = insight
+        return insight
+
+    def add_text(self, stage: str, text: str, *, source: str = "user") -> Insight:
+        """Add a user or LLM insight for ``stage`` under the next free id ``<source>.<stage>.<n>``."""
+        n = 1
+        while f"{source}.{stage}.{n}" in self._by_id:
+            n += 1
+        return self.add(Insight(f"{source}.{stage}.{n}", stage, text, source))
+
+    def for_stage(self, stage: str) -> list[Insight]:
+        """The insights of one stage, in the order they were added."""
+        if stage not in self._by_stage:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        return list(self._by_stage[stage])
+
+    def get(self, insight_id: str) -> Insight:
+        """The insight with id ``insight_id``; :class:`KeyError` if there is none."""
+        return self._by_id[insight_id]
+
+    def __contains__(self, insight_id: object) -> bool:
+        return insight_id in self._by_id
+
+    def __iter__(self) -> Iterator[Insight]:
+        for stage in STAGES:
+            yield from self._by_stage[stage]
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def to_dict(self) -> dict[str, list[dict[str, str]]]:
+        """JSON-ready form: ``{stage: [insight, ...]}`` with every stage present."""
+        return {stage: [i.to_dict() for i in self._by_stage[stage]] for stage in STAGES}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[dict[str, Any]]]) -> InsightPool:
+        """Inverse of :meth:`to_dict`."""
+        pool = cls()
+        for stage in STAGES:
+            for item in data.get(stage, []):
+                insight = Insight.from_dict(item)
+                if insight.stage != stage:
+                    raise ValueError(f"insight {insight.id!r} is listed under stage {stage!r}")
+                pool.add(insight)
+        return pool
+
+
+class BuiltinProposer:
+    """Proposes the catalog insights that apply to a data profile and task (no LLM needed)."""
+
+    def propose(self, profile: DataProfile, task: Task) -> InsightPool:
+        """An insight pool with every applicable catalog entry, in catalog order."""
+        from .catalog import applicable_entries  # the catalog imports this module
+
+        return InsightPool([entry.insight(profile) for entry in applicable_entries(profile, task)])
