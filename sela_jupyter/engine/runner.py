@@ -93,7 +93,7 @@ class ChildKernel:
         """Open channels to the kernel, wait until it answers, and define the hidden helpers."""
         km = self.manager.get_kernel(self.kernel_id)
         self.client = km.client()
-        self.client.start_channels()
+        await _maybe_await(self.client.start_channels())  # async on gateway kernel clients
         await self.client.wait_for_ready(timeout=timeout)
         self._pid = self._process_id()
         for source in (KERNEL_HELPERS, WARMUP_SOURCE):
