@@ -1,0 +1,102 @@
+"""The live view: progress, best score, a capped best-frontier tree, node detail and insert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sela_jupyter.widgets import LiveView, frontier
+
+
+def make_tree(n_children: int) -> dict[str, Any]:
+    nodes = [
+        {
+            "id": "n0",
+            "parent": None,
+            "depth": 0,
+            "stage": "root",
+            "insight": None,
+            "status": "done",
+            "dev_score": 20.0,
+        }
+    ]
+    for i in range(1, n_children + 1):
+        nodes.append(
+            {
+                "id": f"n{i}",
+                "parent": "n0",
+                "depth": 1,
+                "stage": "eda",
+                "insight": {"stage": "eda", "text": f"idea {i}"},
+                "status": "done" if i % 3 else "running",
+                "dev_score": float(i) if i % 3 else None,
+            }
+        )
+    return {"root": "n0", "nodes": nodes}
+
+
+class FakeSource:
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+    def snapshot(self, run_id: str) -> dict[str, Any]:
+        return self.record
+
+    def node(self, run_id: str, node_id: str) -> dict[str, Any]:
+        node = next(n for n in self.record["tree"]["nodes"] if n["id"] == node_id)
+        return {"node": node, "insights": [node["insight"]], "code": {"eda": "print('eda')"}}
+
+    def script(self, run_id: str, node_id: str) -> str:
+        return f"# pipeline of {node_id}"
+
+
+def record(tree: dict[str, Any], status: str = "running") -> dict[str, Any]:
+    return {
+        "id": "r1",
+        "status": status,
+        "active": status == "running",
+        "simulations": 3,
+        "running": 1,
+        "options": {"rollouts": 10, "time_budget": None},
+        "task": {"metric": "rmse"},
+        "best": {"node": "n1", "dev_score": 1.0, "test_score": 1.5},
+        "timings": {"elapsed": 0.0},
+        "tree": tree,
+    }
+
+
+def test_frontier_keeps_the_best_and_running_nodes_with_their_ancestors() -> None:
+    tree = make_tree(60)
+    kept = frontier(tree, lambda a, b: a < b, top_k=5)
+    running = [n["id"] for n in tree["nodes"] if n["status"] == "running"]
+    assert {"n0", "n1", "n2", "n4", "n5", "n7"} <= set(kept)
+    assert set(running) <= set(kept)
+    assert len(kept) == 1 + 5 + len(running)
+
+
+def test_live_view_draws_progress_best_score_and_a_capped_tree() -> None:
+    view = LiveView(FakeSource(record(make_tree(30))), "r1", top_k=4)
+    view.refresh()
+    assert (view.progress.value, view.progress.max) == (3, 10)
+    assert "3/10 simulations" in view.progress_text.value
+    assert "1" in view.best.value and "n1" in view.best.value
+    assert len(view._items) < 31  # not every node becomes a widget
+    root = view.tree.nodes[0]
+    assert root.name.startswith("root")
+    labels = [child.name for child in root.nodes]
+    assert "eda · idea 1 · rmse 1" in labels
+
+
+def test_selecting_a_node_shows_insights_and_code_and_insert_fills_the_pipeline() -> None:
+    picked: list[tuple[str, str]] = []
+    view = LiveView(
+        FakeSource(record(make_tree(3), "finished")),
+        "r1",
+        on_select=lambda r, n: picked.append((r, n)),
+    )
+    view.start()
+    view.select("n1")
+    assert "idea 1" in view.detail.value and "print('eda')" in view.code.value
+    assert not view.insert.disabled
+    view.insert.click()
+    assert view.code.value == "# pipeline of n1" and picked == [("r1", "n1")]
+    assert view._thread is None  # a finished run is not polled
