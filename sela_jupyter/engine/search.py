@@ -110,8 +110,10 @@ def create_run(
             raise SelaInputError(f"the test data lacks feature columns: {', '.join(missing[:10])}")
     task = make_task(labelled, target, task_type=task_type, metric=metric, seed=options.seed)
     labelled = labelled.reset_index(drop=True)
-    profile = profile_frame(labelled, task, dropped_target_rows=len(frame) - len(labelled))
     train, dev, held_out = split_frame(labelled, task, has_test=test is not None)
+    profile = profile_frame(
+        labelled, task, dropped_target_rows=len(frame) - len(labelled), train=train
+    )
 
     run_id = store.new_run_id(name)
     run_dir = store.run_dir(run_id)

@@ -40,6 +40,7 @@ NUMERIC, CATEGORICAL, TEXT, DATETIME, ID_LIKE = "numeric", "categorical", "text"
 _ID_NAME = re.compile(r"(^|_)(id|index|rownames|uuid|key)$", re.IGNORECASE)
 _MIN_ROWS = 20
 _MIN_STRATIFY_COUNT = 5
+_ID_SIGNAL = 0.1  # |Spearman| with the target above which an id-like column is kept
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class ColumnProfile:
     missing: int
     unique: int
     examples: list[str] = field(default_factory=list)
+    note: str = ""
 
 
 @dataclass
@@ -183,6 +185,7 @@ class DataProfile:
             lines.append("missing values in: " + ", ".join(self.missing_columns[:10]))
         if kinds[ID_LIKE]:
             lines.append("id-like (ignored by default): " + ", ".join(kinds[ID_LIKE]))
+        lines += [f"{c.name}: {c.note}" for c in self.columns if c.note]
         if self.dropped_target_rows:
             lines.append(f"{self.dropped_target_rows} rows without a target value are left out")
         return "\n".join(lines)
@@ -292,11 +295,31 @@ def make_task(
     return Task(target, task_type, metric, seed, positive, classes, scale)
 
 
-def profile_frame(frame: pd.DataFrame, task: Task, *, dropped_target_rows: int = 0) -> DataProfile:
-    """Describe ``frame``'s columns and target for the insight proposers (and people)."""
+def profile_frame(
+    frame: pd.DataFrame,
+    task: Task,
+    *,
+    dropped_target_rows: int = 0,
+    train: pd.DataFrame | None = None,
+) -> DataProfile:
+    """Describe ``frame``'s columns and target for the insight proposers (and people).
+
+    With ``train`` (the training rows), a numeric column that looks like a row id but tracks the
+    target there (rows sorted by something meaningful) is kept as a numeric feature.
+    """
     features = frame.drop(columns=[task.target])
     n = len(frame)
     columns = [_profile_column(features[name], n) for name in features.columns]
+    if train is not None:
+        for column in columns:
+            if column.kind == ID_LIKE and pd.api.types.is_numeric_dtype(features[column.name]):
+                rho = _rank_correlation(train[column.name], train[task.target], task)
+                if abs(rho) >= _ID_SIGNAL:
+                    column.kind = NUMERIC
+                    column.note = (
+                        f"looks like a row id, but tracks {task.target!r} on the training rows "
+                        f"(Spearman {rho:+.2f}): kept as a feature"
+                    )
     y = frame[task.target]
     if task.is_classification:
         counts = {str(k): int(v) for k, v in y.value_counts().items()}
@@ -378,6 +401,16 @@ def split_source(task: Task, *, has_test: bool = False, frame_name: str = "data"
         f"    rest, test_size=0.25, random_state=SEED,\n"
         f"    stratify={rest_strat if task.is_classification else 'None'},\n)"
     )
+
+
+def _rank_correlation(column: pd.Series, y: pd.Series, task: Task) -> float:
+    """Spearman correlation with the target (0 for multiclass, whose codes have no order)."""
+    if task.task_type == "multiclass":
+        return 0.0
+    if task.task_type == "binary":
+        y = (y == task.positive_label).astype(float)
+    rho = column.astype(float).corr(y.astype(float), method="spearman")
+    return 0.0 if pd.isna(rho) else float(rho)
 
 
 def _stratify_column(frame: pd.DataFrame, task: Task) -> pd.Series | None:

@@ -141,3 +141,21 @@ def test_missing_target_suggests_close_column() -> None:
     frame = pd.DataFrame({"price": range(30), "x": range(30)})
     with pytest.raises(SelaInputError, match="did you mean 'price'"):
         validate_frame(frame, "prices")
+
+
+def test_row_id_that_tracks_the_target_is_kept(housing: pd.DataFrame) -> None:
+    task = make_task(housing, "price")
+    train, _, _ = split_frame(housing, task)
+    profile = profile_frame(housing, task, train=train)
+    rownames = next(c for c in profile.columns if c.name == "rownames")
+    assert rownames.kind == "numeric"
+    assert "Spearman" in rownames.note
+
+
+def test_row_id_without_signal_stays_ignored() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": range(200), "x": rng.normal(size=200)})
+    frame["y"] = frame["x"] * 2 + rng.normal(size=200)
+    task = make_task(frame, "y")
+    train, _, _ = split_frame(frame, task)
+    assert profile_frame(frame, task, train=train).names(ID_LIKE) == ["id"]
