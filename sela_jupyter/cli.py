@@ -125,6 +125,9 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
     task = run.task
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
         board = run.leaderboard(limit=10)
+        # One line per node: its own insight (the path is printed for the best node below).
+        board["insights"] = board["insights"].str.split(" > ").str[-1].str.slice(0, 60)
+        board = board.rename(columns={"insights": "insight"})
         print(
             f"\nrun {run.id}: {record['status']}, {record['simulations']} simulations, "
             f"{record['timings'].get('elapsed', 0):.1f}s",
