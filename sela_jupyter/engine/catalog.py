@@ -23,6 +23,8 @@ Predicate = Callable[[DataProfile, Task], bool]
 SMALL_DATA_ROWS = 5000
 #: Degree-2 polynomial features only for frames with at most this many numeric columns.
 POLYNOMIAL_MAX_FEATURES = 12
+#: Above this many rows, model specs apply their "large_data" settings (cheaper forests).
+LARGE_DATA_ROWS = 3000
 #: kNN is only proposed up to this many model inputs (distances lose meaning in many dimensions).
 KNN_MAX_FEATURES = 30
 #: Kernel SVMs are only proposed up to this many rows.
@@ -690,12 +692,14 @@ _MODEL = [
     CatalogEntry(
         "model.random_forest",
         "model",
-        "Random forest of 500 fully grown trees",
+        "Random forest of 300 fully grown trees, each split from a random subset of features",
         always,
         {
             "family": "rf",
-            "regression": {"n_estimators": 500, "max_features": 0.5, "min_samples_leaf": 1},
-            "classification": {"n_estimators": 500, "max_features": "sqrt", "min_samples_leaf": 1},
+            "regression": {"n_estimators": 300, "max_features": 0.6, "min_samples_leaf": 1},
+            "classification": {"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1},
+            # Past a few thousand rows fully grown trees get slow: subsample and stop earlier.
+            "large_data": {"min_samples_leaf": 3, "max_samples": 0.5},
         },
     ),
     CatalogEntry(
@@ -706,22 +710,24 @@ _MODEL = [
         {
             "family": "rf",
             "classification": {
-                "n_estimators": 500,
+                "n_estimators": 300,
                 "max_features": "sqrt",
                 "min_samples_leaf": 2,
                 "class_weight": "balanced_subsample",
             },
+            "large_data": {"min_samples_leaf": 3, "max_samples": 0.5},
         },
     ),
     CatalogEntry(
         "model.extra_trees",
         "model",
-        "Extremely randomised trees (500), smoother than a random forest on small data",
+        "Extremely randomised trees (300), smoother than a random forest on small data",
         always,
         {
             "family": "et",
-            "regression": {"n_estimators": 500, "max_features": 0.7, "min_samples_leaf": 1},
-            "classification": {"n_estimators": 500, "max_features": "sqrt", "min_samples_leaf": 1},
+            "regression": {"n_estimators": 300, "max_features": 0.7, "min_samples_leaf": 1},
+            "classification": {"n_estimators": 300, "max_features": "sqrt", "min_samples_leaf": 1},
+            "large_data": {"min_samples_leaf": 3},
         },
     ),
     CatalogEntry(

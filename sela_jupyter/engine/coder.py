@@ -25,7 +25,13 @@ from typing import Any
 
 import pandas as pd
 
-from .catalog import HIGH_CARDINALITY, PREPROCESS_DEFAULTS, CatalogEntry, entry_for
+from .catalog import (
+    HIGH_CARDINALITY,
+    LARGE_DATA_ROWS,
+    PREPROCESS_DEFAULTS,
+    CatalogEntry,
+    entry_for,
+)
 from .insights import STAGES, Insight
 from .task import CATEGORICAL, DATETIME, ID_LIKE, NUMERIC, TEXT, DataProfile, Task
 
@@ -364,6 +370,21 @@ class _Context:
         return (self.model or {}).get("family", DEFAULT_MODEL["family"])
 
 
+#: Mutual information is estimated on at most this many training rows (its kNN estimator is slow).
+MI_SAMPLE_ROWS = 2000
+
+
+def _mi_rows(ctx: _Context, cell: _Cell) -> str:
+    """The frame to estimate mutual information on: ``train``, or a seeded sample of it."""
+    if ctx.train_rows <= MI_SAMPLE_ROWS:
+        return "train"
+    cell.add(
+        "# Mutual information is estimated on a sample of the training rows to stay fast.\n"
+        f"sample = train.sample(n={MI_SAMPLE_ROWS}, random_state=SEED)"
+    )
+    return "sample"
+
+
 def _builtin_entry(insight: Insight) -> CatalogEntry | None:
     if insight.source != "builtin":
         return None
@@ -499,7 +520,8 @@ def _eda_target_correlations(ctx: _Context) -> _Cell:
     if ctx.task.task_type == "multiclass":
         cell.imports("import pandas as pd", "from sklearn.feature_selection import f_classif")
         cell.add(
-            "filled = train[numeric_columns].fillna(train[numeric_columns].median())\n"
+            "numeric = train[numeric_columns].astype(float)\n"
+            "filled = numeric.fillna(numeric.median())\n"
             "f_scores, p_values = f_classif(filled, train[TARGET])\n"
             'ranking = pd.DataFrame({"F": f_scores, "p": p_values}, index=numeric_columns)\n'
             'ranking = ranking.sort_values("F", ascending=False)\n'
@@ -533,8 +555,9 @@ def _eda_mutual_information(ctx: _Context) -> _Cell:
     if categorical:
         lines.append(py_list(categorical, prefix="categorical_columns = "))
     cell.add("\n".join(lines))
+    rows = _mi_rows(ctx, cell)
     body = [
-        "inputs = train["
+        f"inputs = {rows}["
         + " + ".join(
             n
             for n, cols in (("numeric_columns", numeric), ("categorical_columns", categorical))
@@ -544,8 +567,8 @@ def _eda_mutual_information(ctx: _Context) -> _Cell:
     ]
     if numeric:
         body.append(
-            "inputs[numeric_columns] = inputs[numeric_columns].fillna("
-            "inputs[numeric_columns].median())"
+            "numeric = inputs[numeric_columns].astype(float)\n"
+            "inputs[numeric_columns] = numeric.fillna(numeric.median())"
         )
     if categorical:
         body.append(
@@ -556,7 +579,7 @@ def _eda_mutual_information(ctx: _Context) -> _Cell:
         "[column in categorical_columns for column in inputs.columns]" if categorical else "False"
     )
     body.append(
-        f"scores = {ctx.mutual_info}(inputs, train[TARGET], discrete_features={discrete}, "
+        f"scores = {ctx.mutual_info}(inputs, {rows}[TARGET], discrete_features={discrete}, "
         "random_state=SEED)\n"
         "ranking = pd.Series(scores, index=inputs.columns).sort_values(ascending=False)\n"
         'print(f"mutual information with {TARGET} (nats):")\n'
@@ -729,16 +752,14 @@ def _eda_quick_baselines(ctx: _Context) -> _Cell:
     if ctx.numeric:
         lists.append(py_list(ctx.numeric, prefix="numeric_columns = "))
         branches.append('("numeric", SimpleImputer(strategy="median"), numeric_columns)')
+    categorical = None
     if ctx.categorical:
-        cell.imports("from sklearn.preprocessing import OneHotEncoder")
         lists.append(py_list(ctx.categorical, prefix="categorical_columns = "))
-        branches.append(
-            '(\n            "categorical",\n            make_pipeline(\n'
-            '                SimpleImputer(strategy="most_frequent"),\n'
-            '                OneHotEncoder(handle_unknown="ignore", sparse_output=False),\n'
-            "            ),\n            categorical_columns,\n        )"
-        )
+        categorical = _categorical_pipeline(ctx, cell, "onehot")
+        branches.append('("categorical", categorical_pipeline, categorical_columns)')
     cell.add("\n".join(lists))
+    if categorical:
+        cell.add(f"categorical_pipeline = {categorical}")
     if ctx.regression:
         cell.imports(
             "import numpy as np",
@@ -934,15 +955,35 @@ def _target_encoder(ctx: _Context, cell: _Cell) -> str:
     )
 
 
+_AS_OBJECTS = '''
+def as_objects(frame):
+    """Plain Python values with NaN for missing ones, whatever the pandas dtype (bool, category)."""
+    return frame.astype(object).where(frame.notna(), np.nan)
+'''
+
+#: Column dtypes the imputers and encoders take as they are; others are converted first.
+_PLAIN_CATEGORICAL_DTYPES = {"object", "str", "string"}
+
+
 def _categorical_pipeline(ctx: _Context, cell: _Cell, encoding: str) -> str:
     encoder = _encoder(ctx, cell, encoding)
-    if ctx.preprocess["categorical_impute"] == "none":
-        # The encoders treat a missing value as one more level.
+    steps = []
+    if any(
+        c.kind == CATEGORICAL and c.dtype not in _PLAIN_CATEGORICAL_DTYPES
+        for c in ctx.profile.columns
+    ):
+        # SimpleImputer rejects bool columns and mixes of category and boolean dtypes.
+        cell.imports("import numpy as np", "from sklearn.preprocessing import FunctionTransformer")
+        cell.add(_AS_OBJECTS)
+        steps.append('FunctionTransformer(as_objects, feature_names_out="one-to-one")')
+    if ctx.preprocess["categorical_impute"] != "none":
+        # (Without an imputer the encoders treat a missing value as one more level.)
+        cell.imports("from sklearn.impute import SimpleImputer")
+        steps.append('SimpleImputer(strategy="most_frequent")')
+    if not steps:
         return encoder
-    cell.imports(
-        "from sklearn.impute import SimpleImputer", "from sklearn.pipeline import make_pipeline"
-    )
-    return py_call("make_pipeline", ['SimpleImputer(strategy="most_frequent")', encoder])
+    cell.imports("from sklearn.pipeline import make_pipeline")
+    return py_call("make_pipeline", [*steps, encoder])
 
 
 def _row_filter(ctx: _Context, cell: _Cell) -> None:
@@ -958,7 +999,8 @@ def _row_filter(ctx: _Context, cell: _Cell) -> None:
         cell.add(py_list(ctx.informative_numeric, prefix="outlier_columns = "))
         cell.add(
             "# Only training rows are dropped: rows to predict are never filtered.\n"
-            "filled = train[outlier_columns].fillna(train[outlier_columns].median())\n"
+            "numeric = train[outlier_columns].astype(float)\n"
+            "filled = numeric.fillna(numeric.median())\n"
             "detector = IsolationForest(contamination=0.01, random_state=SEED, n_jobs=2)\n"
             "is_inlier = detector.fit_predict(filled) == 1\n"
             'print(f"dropping {(~is_inlier).sum()} anomalous training rows of {len(train)}")\n'
@@ -1192,11 +1234,13 @@ def _main_numeric(
         "import pandas as pd", f"from sklearn.feature_selection import {ctx.mutual_info}"
     )
     part.cell.add(py_list(candidates, prefix="candidate_columns = "))
+    rows = _mi_rows(ctx, part.cell)
     part.cell.add(
         "# Rank by mutual information with the target, measured on training rows only.\n"
-        "filled = train[candidate_columns].fillna(train[candidate_columns].median())\n"
+        f"numeric = {rows}[candidate_columns].astype(float)\n"
+        "filled = numeric.fillna(numeric.median())\n"
         "informativeness = pd.Series(\n"
-        f"    {ctx.mutual_info}(filled, train[TARGET], random_state=SEED), "
+        f"    {ctx.mutual_info}(filled, {rows}[TARGET], random_state=SEED), "
         "index=candidate_columns\n"
         ")\n"
         f"main_columns = list(informativeness.nlargest({count}).index)\n"
@@ -1299,11 +1343,13 @@ def _category_crosses(ctx: _Context) -> _FeaturePart:
             f"from sklearn.feature_selection import {ctx.mutual_info}", "import pandas as pd"
         )
         part.cell.add(py_list(candidates, prefix="candidate_columns = "))
+        rows = _mi_rows(ctx, part.cell)
         part.cell.add(
             "# Cross the three columns most informative about the target (on training rows).\n"
-            'codes = train[candidate_columns].apply(lambda column: column.astype("category").cat.codes)\n'
+            f"codes = {rows}[candidate_columns].apply("
+            'lambda column: column.astype("category").cat.codes)\n'
             "informativeness = pd.Series(\n"
-            f"    {ctx.mutual_info}(codes, train[TARGET], discrete_features=True, random_state=SEED),\n"
+            f"    {ctx.mutual_info}(codes, {rows}[TARGET], discrete_features=True, random_state=SEED),\n"
             "    index=candidate_columns,\n"
             ")\n"
             "main_columns = list(informativeness.nlargest(3).index)"
@@ -1410,7 +1456,7 @@ def _select_model(ctx: _Context) -> _FeaturePart:
     )
     part.cell.add(
         "selector = SelectFromModel(\n"
-        f"    {trees}(n_estimators=200, min_samples_leaf=2, random_state=SEED, n_jobs=2),\n"
+        f"    {trees}(n_estimators=100, min_samples_leaf=5, random_state=SEED, n_jobs=2),\n"
         '    threshold="median",\n'
         ")"
     )
@@ -1572,6 +1618,8 @@ def _tree_model(ctx: _Context, family: str, params: Mapping[str, Any], cell: _Ce
 def _task_params(ctx: _Context, spec: Mapping[str, Any]) -> dict[str, Any]:
     params = dict(spec.get("params", {}))
     params.update(spec.get("regression" if ctx.regression else "classification", {}))
+    if ctx.profile.n_rows > LARGE_DATA_ROWS:
+        params.update(spec.get("large_data", {}))
     if not ctx.regression:
         params.pop("loss", None)
     return params
@@ -1788,8 +1836,9 @@ def _complement(ctx: _Context, member: str, cell: _Cell) -> tuple[str, str]:
         family = "et" if member == "trees" else "rf"
         if family == chosen:
             family = "rf" if family == "et" else "et"
-        features = (0.7 if family == "et" else 0.5) if ctx.regression else "sqrt"
-        params = {"n_estimators": 250, "max_features": features, "min_samples_leaf": 1}
+        features = (0.7 if family == "et" else 0.6) if ctx.regression else "sqrt"
+        leaf = 3 if ctx.profile.n_rows > LARGE_DATA_ROWS else 1
+        params = {"n_estimators": 200, "max_features": features, "min_samples_leaf": leaf}
         name = "extra_trees" if family == "et" else "random_forest"
         return name, _tree_model(ctx, family, params, cell)
     if member == "linear":
@@ -1840,7 +1889,8 @@ def _probability_fix(ctx: _Context, cell: _Cell) -> None:
 
 
 def _cv_folds(ctx: _Context) -> int:
-    return 5 if ctx.profile.n_rows <= 3000 else 3
+    # Stacking fits every member once per fold: 5 folds where data is small, 3 beyond.
+    return 5 if ctx.profile.n_rows <= 1000 else 3
 
 
 def _member_list(members: Sequence[tuple[str, str]]) -> str:
@@ -1859,6 +1909,8 @@ def _ensemble_cell(ctx: _Context, spec: Mapping[str, Any]) -> _Cell:
             _probability_fix(ctx, cell)
         members = _members(ctx, spec["members"], cell)
     if kind == "stack":
+        folds = ctx.estimator("KFold", "StratifiedKFold")
+        cell.imports(f"from sklearn.model_selection import {folds}")
         if ctx.regression:
             cell.imports(
                 "import numpy as np",
@@ -1877,7 +1929,7 @@ def _ensemble_cell(ctx: _Context, spec: Mapping[str, Any]) -> _Cell:
             f"model = {stack}(\n"
             f"    {_member_list(members)},\n"
             f"    final_estimator={final},\n"
-            f"    cv={_cv_folds(ctx)},\n"
+            f"    cv={folds}({_cv_folds(ctx)}, shuffle=True, random_state=SEED),\n"
             ")"
         )
     elif kind == "vote":

@@ -429,6 +429,29 @@ def test_raw_frame_feature_steps_reach_the_model_inputs():
     assert ratio_width[1] == plain_width[1] + 6
 
 
+def test_feature_ideas_pick_the_columns_most_informative_about_the_target():
+    rng = np.random.default_rng(5)
+    n = 4000  # large enough that mutual information is estimated on a sample
+    frame = pd.DataFrame({f"x{i}": rng.uniform(1, 10, size=n) for i in range(6)})
+    frame["y"] = 3 * frame["x4"] + 2 * frame["x2"] + rng.normal(scale=0.5, size=n)
+    task = make_task(frame, "y")
+    profile = profile_frame(frame, task)
+    train, dev, _ = split_frame(frame, task)
+    data = Dataset("informative", task, profile, train, dev, ())
+    path = [data.insight("eda.data_overview"), data.insight("preprocess.standard_scale")]
+    coder = TemplateCoder()
+    namespace = _setup_namespace(data)
+
+    for stage, insight in [("preprocess", path[1]), ("features", data.insight("features.ratios"))]:
+        code = coder.stage_code(stage, insight, path[: STAGES.index(stage)], profile, task)
+        with redirect_stdout(io.StringIO()):
+            exec(code, namespace)
+
+    assert "sample = train.sample(n=2000, random_state=SEED)" in code
+    assert {"x4", "x2"}.issubset(namespace["main_columns"])
+    assert namespace["steps"][0][0] == "ratios"
+
+
 def test_default_features_cell_is_empty_unless_columns_need_it():
     for name, expect_cell in [("housing", False), ("breast_cancer", False), ("mixed", True)]:
         data = dataset(name)
@@ -496,6 +519,53 @@ def test_names_with_newlines_and_quotes_render_as_valid_code():
             continue
         result = simulate(data, _path_to_defaults(data, entry.key))
         assert result.predictions.shape == (len(data.dev),), entry.key
+
+
+@cache
+def _extension_dtypes() -> Dataset:
+    """category, bool, nullable Int64 and boolean columns with gaps, and a datetime64 column."""
+    rng = np.random.default_rng(6)
+    n = 200
+    frame = pd.DataFrame(
+        {
+            "grade": pd.Categorical(rng.choice(["a", "b", "c"], size=n)),
+            "flag": rng.random(n) > 0.5,
+            "rooms": pd.array(rng.integers(0, 10, size=n), dtype="Int64"),
+            "verified": pd.array(rng.random(n) > 0.3, dtype="boolean"),
+            "listed": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D"),
+            "x": rng.normal(size=n),
+        }
+    )
+    frame.loc[::7, "grade"] = None
+    frame.loc[::5, "rooms"] = pd.NA
+    frame.loc[::6, "verified"] = pd.NA
+    noise = rng.normal(scale=0.3, size=n)
+    frame["y"] = 2 * frame["x"] + (frame["grade"] == "a") + frame["flag"] + noise
+    task = make_task(frame, "y")
+    profile = profile_frame(frame, task)
+    train, dev, _ = split_frame(frame, task)
+    base = ("eda.data_overview", "preprocess.median_onehot", "features.date_parts", "model.linear")
+    return Dataset("extension_dtypes", task, profile, train, dev, base)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        None,
+        *(
+            e.key
+            for e in applicable_entries(_extension_dtypes().profile, _extension_dtypes().task)
+            if e.stage in ("eda", "preprocess") or e.key == "features.date_parts"
+        ),
+    ],
+)
+def test_pandas_extension_dtypes_are_handled(key):
+    data = _extension_dtypes()
+    path = _path_through(data, key) if key else []
+
+    result = simulate(data, path)
+
+    assert_sane(data, result)
 
 
 def _path_to_defaults(data: Dataset, key: str) -> list[Insight]:
