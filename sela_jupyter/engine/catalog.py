@@ -418,7 +418,7 @@ _FEATURES = [
     CatalogEntry(
         "features.text_tfidf",
         "features",
-        "Represent text by word 1-2-gram TF-IDF compressed to 100 SVD components",
+        "Represent text by word 1-2-gram TF-IDF compressed to up to 100 SVD components",
         has_text,
         {"feature": "text_tfidf"},
     ),
@@ -733,7 +733,7 @@ _MODEL = [
     CatalogEntry(
         "model.linear",
         "model",
-        "A scaled linear model with cross-validated regularisation (RidgeCV or LogisticRegressionCV)",
+        "A scaled linear model with tuned regularisation (RidgeCV, or logistic regression with C by CV)",
         always,
         {"family": "linear"},
     ),

@@ -20,7 +20,6 @@ import tokenize
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from string import Template
 from typing import Any
 
 import pandas as pd
@@ -102,11 +101,6 @@ def _indent_continuation(text: str, indent: int) -> str:
 def kwargs(params: Mapping[str, Any]) -> list[str]:
     """``["name=value", ...]`` for a parameter mapping, in its order."""
     return [f"{name}={py_value(value)}" for name, value in params.items()]
-
-
-def _fill(template: str, **values: str) -> str:
-    """Substitute ``$name`` placeholders in a code template (``$$`` is a literal dollar)."""
-    return Template(template).substitute(values).strip("\n")
 
 
 class _Cell:

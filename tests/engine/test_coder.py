@@ -498,6 +498,17 @@ def test_code_is_deterministic_and_column_names_are_literals():
             assert literals & {"size 'odd\" name", "größe (m²)"}, entry.key
 
 
+def test_generated_lines_stay_within_100_characters():
+    coder = TemplateCoder()
+    for name in _SOURCES:
+        data = dataset(name)
+        for entry in applicable_entries(data.profile, data.task):
+            path = _path_to(data, entry.key)
+            code = coder.stage_code(entry.stage, path[-1], path[:-1], data.profile, data.task)
+            longest = max(code.splitlines(), key=len)
+            assert len(longest) <= 100, (entry.key, longest)
+
+
 def test_names_with_newlines_and_quotes_render_as_valid_code():
     rng = np.random.default_rng(4)
     frame = pd.DataFrame(
