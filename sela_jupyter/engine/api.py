@@ -212,7 +212,7 @@ class Run:
             raise SelaInputError(
                 f"expected a DataFrame of rows to predict, got {type(new_rows).__name__}"
             )
-        features = new_rows.drop(columns=[self.task.target], errors="ignore")
+        features = new_rows.rename(columns=str).drop(columns=[self.task.target], errors="ignore")
         predictions = self.pipeline(node_id).predict(features)
         if self.task.is_classification:
             classes = list(self.task.classes)

@@ -102,6 +102,15 @@ def create_run(
     The caller's frame is never modified: everything downstream works on copies.
     """
     labelled = validate_frame(frame, target)
+    if any(not isinstance(c, str) for c in frame.columns):
+        # Parquet and the generated code both want string column names: use str(name) throughout.
+        frame, labelled, target = (
+            frame.rename(columns=str),
+            labelled.rename(columns=str),
+            str(target),
+        )
+        if test is not None:
+            test = test.rename(columns=str)
     if test is not None:
         if not isinstance(test, pd.DataFrame):
             raise SelaInputError(f"the test data must be a DataFrame, got {type(test).__name__}")

@@ -466,7 +466,9 @@ def _looks_like_dates(text: pd.Series) -> bool:
     sample = text.head(200)
     if sample.str.fullmatch(r"[-+]?\d+(\.\d+)?").mean() > 0.5:
         return False  # plain numbers stored as strings are not dates
-    if not sample.str.contains(r"\d").all():
+    # Dates carry a 4-digit year or separated day/month/year parts; "1st", "2nd" do not count.
+    datelike = sample.str.contains(r"\d{4}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2}")
+    if not datelike.all():
         return False
     parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
     return bool(parsed.notna().mean() > 0.9)

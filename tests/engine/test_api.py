@@ -47,3 +47,13 @@ def test_python_api_rejects_bad_input_before_starting(tmp_path: Path) -> None:
 )
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_integer_column_names_work_end_to_end(tmp_path: Path) -> None:
+    data = load_breast_cancer(as_frame=True).frame.iloc[:, -6:]
+    data.columns = [0, 1, 2, 3, 4, 5]  # five features and the target, named by position
+    run = sela_jupyter.run(data, target=5, rollouts=2, max_depth=1, runs_dir=tmp_path)
+    assert run.record["status"] == "finished"
+    assert run.best is not None
+    assert len(run.predict(data.head(3))) == 3
+    assert list(data.columns) == [0, 1, 2, 3, 4, 5]  # the caller's frame keeps its names

@@ -159,3 +159,9 @@ def test_row_id_without_signal_stays_ignored() -> None:
     task = make_task(frame, "y")
     train, _, _ = split_frame(frame, task)
     assert profile_frame(frame, task, train=train).names(ID_LIKE) == ["id"]
+
+
+def test_ordinals_are_not_dates() -> None:
+    frame = pd.DataFrame({"pclass": ["1st", "2nd", "3rd"] * 20, "y": [0, 1] * 30})
+    profile = profile_frame(frame, make_task(frame, "y"))
+    assert profile.columns[0].kind == "categorical"
