@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 import tokenize
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,9 +30,10 @@ from .catalog import (
     LARGE_DATA_ROWS,
     PREPROCESS_DEFAULTS,
     CatalogEntry,
+    applicable_entries,
     entry_for,
 )
-from .insights import STAGES, Insight
+from .insights import STAGES, Insight, relevance
 from .task import CATEGORICAL, DATETIME, ID_LIKE, NUMERIC, TEXT, DataProfile, Task
 
 _LINE = 99  # generated lines stay within this width where the coder controls it
@@ -1981,8 +1983,17 @@ def _ensemble_cell(ctx: _Context, spec: Mapping[str, Any]) -> _Cell:
 # -- the coder ---------------------------------------------------------------------------------
 
 
+#: How relevant (:func:`.insights.relevance`) a catalog entry must be to code a user insight
+#: in its place when no LLM is configured.
+CLOSEST_ENTRY_MIN = 0.25
+
+
 class TemplateCoder:
-    """Renders stage cells for built-in catalog insights (and the defaults) along a path."""
+    """Renders stage cells for built-in catalog insights (and the defaults) along a path.
+
+    A user or LLM insight, when no LLM is there to code it, is coded as the closest applicable
+    built-in insight of its stage by text similarity, and the cell says so.
+    """
 
     def stage_code(
         self,
@@ -1997,17 +2008,17 @@ class TemplateCoder:
         ``path`` holds the insights of the earlier stages on the root-to-node path
         (``path[i].stage == STAGES[i]``); it may stop short of ``stage`` when the node has not
         reached it, and then ``insight`` is ``None`` and the stage's default is rendered.
-        Raises :class:`KeyError` when ``insight`` is not a built-in catalog entry.
+        Raises :class:`KeyError` when ``insight`` is neither a built-in catalog entry nor close
+        to one.
         """
         index = _check_path(stage, path)
         entry = None
+        mapped = ""
         if insight is not None:
             if insight.source != "builtin":
-                raise KeyError(
-                    f"{insight.id!r} is a {insight.source} insight; "
-                    "the template coder only codes built-in ones"
-                )
-            entry = entry_for(insight.id)
+                entry, mapped = self._closest(stage, insight, profile, task)
+            else:
+                entry = entry_for(insight.id)
             if entry.stage != stage:
                 raise ValueError(
                     f"insight {insight.id!r} belongs to stage {entry.stage!r}, not {stage!r}"
@@ -2020,7 +2031,35 @@ class TemplateCoder:
         ctx = _Context.build(profile, task, path)
         cell = self._render(stage, entry, ctx)
         source = cell.render()
+        if mapped:
+            source = f"{mapped}\n{source}"
         return source + "\n" if source else ""
+
+    def _closest(
+        self, stage: str, insight: Insight, profile: DataProfile, task: Task
+    ) -> tuple[CatalogEntry, str]:
+        """The applicable catalog entry of ``stage`` whose text is closest to a user or LLM
+        insight, and the lines that say so in the cell; :class:`KeyError` when none is close."""
+        candidates = [e for e in applicable_entries(profile, task) if e.stage == stage]
+        scored = sorted(
+            ((relevance(insight.text, e.insight(profile).text), e) for e in candidates),
+            key=lambda pair: -pair[0],
+        )
+        if not scored or scored[0][0] < CLOSEST_ENTRY_MIN:
+            raise KeyError(
+                f"no LLM is configured to code the {insight.source} insight {insight.text!r} "
+                f"and no built-in {stage} insight is close to it; configure an LLM "
+                "(llm=MODEL, see the README) or word it like a catalog entry"
+            )
+        score, entry = scored[0]
+        text = entry.insight(profile).text
+        comment = (
+            f"{insight.source.capitalize()} insight: {insight.text}. No LLM coded it; this cell "
+            f"is the closest built-in insight ({entry.key}, similarity {score:.2f}): {text}"
+        )
+        lines = textwrap.wrap(comment, _LINE - 2, initial_indent="# ", subsequent_indent="# ")
+        lines.append(f"print({py_str(f'SELA: coded as the closest built-in insight {entry.key}')})")
+        return entry, "\n".join(reflow_line(line) for line in lines)
 
     def _render(self, stage: str, entry: CatalogEntry | None, ctx: _Context) -> _Cell:
         spec = entry.spec if entry is not None else None

@@ -9,7 +9,9 @@ data profile, so a search works offline with no LLM.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -125,3 +127,42 @@ class BuiltinProposer:
         from .catalog import applicable_entries  # the catalog imports this module
 
         return InsightPool([entry.insight(profile) for entry in applicable_entries(profile, task)])
+
+
+# -- comparing insight texts -------------------------------------------------------------------
+
+_STOP = {
+    "a", "an", "the", "and", "or", "of", "to", "for", "with", "on", "in", "by", "as", "use",
+    "using", "apply", "its", "it", "is", "be", "then", "into", "from", "each", "all", "that",
+    "try", "add", "model", "data", "feature", "features", "column", "columns", "target",
+}  # fmt: skip
+
+
+def content_words(text: str) -> set[str]:
+    """The lower-cased words of ``text`` that carry meaning (no stop words, crude plural strip)."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {w[:-1] if len(w) > 4 and w.endswith("s") else w for w in words} - _STOP
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two insight texts read, 0..1: the larger of word overlap and character match."""
+    wa, wb = content_words(a), content_words(b)
+    jaccard = len(wa & wb) / len(wa | wb) if wa and wb else 0.0
+    ratio = difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
+    return max(jaccard, ratio)
+
+
+def is_near_duplicate(text: str, others: Iterable[str], threshold: float = 0.8) -> bool:
+    """True when ``text`` says what one of ``others`` already says."""
+    return any(similarity(text, other) >= threshold for other in others)
+
+
+def relevance(query: str, text: str) -> float:
+    """How much of ``query``'s meaning ``text`` covers, 0..1 (for mapping a short user insight
+    onto a longer catalog text): the share of the query's words found in the text, damped by
+    the overall word overlap."""
+    wq, wt = content_words(query), content_words(text)
+    if not wq or not wt:
+        return 0.0
+    shared = len(wq & wt)
+    return 0.75 * shared / len(wq) + 0.25 * shared / len(wq | wt)
