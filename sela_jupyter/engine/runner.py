@@ -16,7 +16,7 @@ import os
 import queue
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -357,6 +357,12 @@ class StageCell:
     role: str  # "path": a node's own stage code; "default": completes a partial pipeline
     node_id: str | None = None
     snapshot_path: str | None = None  # take a snapshot after this cell
+    #: Hidden code run right after the cell; an error there fails the cell (a contract check).
+    check: str | None = None
+    #: Given the cell's error, new source to run in its place (the same kernel), or ``None`` to
+    #: give up; an LLM coder's debug loop. ``attempts`` counts the sources that ran.
+    repair: Callable[[SimulationError], Awaitable[str | None]] | None = None
+    attempts: int = 0
 
 
 @dataclass
@@ -445,6 +451,31 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
             raise SimulationError(f"harness step failed: {result.error_text}", kind="harness")
         return result
 
+    async def run_stage(cell: StageCell) -> None:
+        while True:
+            cell.attempts += 1
+            try:
+                if cell.source.strip():
+                    await visible(cell, cell.role, cell.source, cell.stage)
+                if cell.check:
+                    check = await kernel.execute(cell.check, timeout=budget(), hidden=True)
+                    if not check.ok:
+                        raise SimulationError(
+                            f"{cell.stage} cell failed: {check.error_text}",
+                            kind="contract",
+                            traceback=check.error_text,
+                        )
+                return
+            except SimulationError as exc:
+                if cell.repair is None or exc.kind not in ("error", "contract"):
+                    raise
+                source = await cell.repair(exc)
+                if source is None:
+                    raise
+                if out.cells and out.cells[-1].role == cell.role and cell.source.strip():
+                    out.cells[-1].role = "attempt"  # kept in the notebook, never exported
+                cell.source = source
+
     try:
         if plan.restore_from:
             t0 = time.perf_counter()
@@ -459,8 +490,7 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
             for cell in plan.replay:
                 await visible(cell, "replay", cell.source, cell.stage)
         for cell in plan.cells:
-            if cell.source.strip():
-                await visible(cell, cell.role, cell.source, cell.stage)
+            await run_stage(cell)
             if cell.snapshot_path:
                 await hidden(call("_sela_snapshot", cell.snapshot_path), "snapshot")
         await visible(None, "evaluation", EVALUATION_SOURCE, "evaluation")
