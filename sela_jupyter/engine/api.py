@@ -22,6 +22,7 @@ import pandas as pd
 
 from .errors import SelaInputError
 from .export import cells_to_script, notebook_text, pipeline_cells
+from .llm import llm_options
 from .mcts import Node
 from .search import Listener, Search, SearchOptions, create_run
 from .store import RunStore, atomic_write_text
@@ -243,10 +244,21 @@ def run(
     runs_dir: str | Path | None = None,
     listeners: list[Listener] | None = None,
     kernel_manager: Any = None,
+    description: str = "",
+    llm: str | None = None,
+    insights: str | None = None,
+    fallback: str | None = None,
+    token_budget: int | None = None,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
 ) -> Run:
     """Search for a strong pipeline predicting ``target`` from ``df``; blocks until done.
 
     ``df`` is never modified. Returns the :class:`Run` with the leaderboard and best pipeline.
+    ``llm`` names a model on an OpenAI-compatible endpoint (``None``: ``SELA_MODEL`` if a key is
+    set; ``"off"``: the built-in catalog); ``insights`` is ``llm``, ``builtin`` or ``both``;
+    ``fallback="builtin"`` keeps a run going on the built-in catalog when the LLM fails;
+    ``token_budget`` caps the LLM tokens of the run; ``description`` is the task in words.
     """
     store = RunStore(runs_dir)
     options = SearchOptions(
@@ -255,6 +267,14 @@ def run(
         parallel=parallel,
         seed=seed,
         max_depth=max_depth,
+        **llm_options(
+            llm,
+            insights=insights,
+            fallback=fallback,
+            token_budget=token_budget,
+            base_url=base_url,
+            api_key_env=api_key_env,
+        ),
     )
     run_id = create_run(
         df,
@@ -265,6 +285,7 @@ def run(
         task_type=task,
         metric=metric,
         name=name,
+        description=description,
         source="python",
     )
     search = Search(store, run_id, listeners=listeners, kernel_manager=kernel_manager)

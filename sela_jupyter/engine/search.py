@@ -26,6 +26,7 @@ from .cells import score_saved_predictions, setup_source
 from .coder import StageCodeCache, TemplateCoder
 from .errors import SelaInputError
 from .insights import STAGES, BuiltinProposer, Insight, InsightPool
+from .llm import DEFAULT_KEY_ENV, LLMBudgetExhausted, LLMClient, LLMConfig, LLMError, TokenUsage
 from .mcts import Node, Tree
 from .runner import (
     KernelPool,
@@ -63,8 +64,15 @@ class SearchOptions:
     max_depth: int = len(STAGES)
     cell_timeout: float = 120.0
     simulation_timeout: float = 300.0
-    insights: str = "builtin"
+    insights: str = "builtin"  # builtin | llm | both
     reuse_state: bool = True  # resume children from their parent's snapshot (else replay code)
+    llm: str = ""  # model name on an OpenAI-compatible endpoint; "" = no LLM
+    llm_base_url: str = ""  # "" = the openai package's default (api.openai.com)
+    llm_key_env: str = DEFAULT_KEY_ENV  # the NAME of the key's environment variable
+    llm_timeout: float = 120.0  # seconds per request
+    llm_retries: int = 3  # retries on 429, 5xx, timeouts and lost connections
+    token_budget: int | None = None  # LLM tokens (prompt + completion) the whole run may use
+    fallback: str = ""  # "builtin": LLM insights failing -> the built-in catalog; "" = fail
 
     def __post_init__(self) -> None:
         if self.rollouts is None and self.time_budget is None:
@@ -77,6 +85,30 @@ class SearchOptions:
             raise SelaInputError(f"parallel must be at least 1, got {self.parallel}")
         if not 1 <= self.max_depth <= len(STAGES):
             raise SelaInputError(f"max_depth must be between 1 and {len(STAGES)}")
+        if self.insights not in ("builtin", "llm", "both"):
+            raise SelaInputError(f"insights must be llm, builtin or both, got {self.insights!r}")
+        if self.insights != "builtin" and not self.llm:
+            raise SelaInputError(
+                f"insights={self.insights} needs an LLM: give llm=MODEL (or set SELA_MODEL and "
+                "an API key), or use insights=builtin"
+            )
+        if self.fallback not in ("", "builtin"):
+            raise SelaInputError(f"fallback must be builtin or empty, got {self.fallback!r}")
+        if self.token_budget is not None and self.token_budget < 1:
+            raise SelaInputError(f"the token budget must be positive, got {self.token_budget}")
+
+    def llm_config(self) -> LLMConfig | None:
+        """The run's LLM settings (the key stays in its environment variable), or ``None``."""
+        if not self.llm:
+            return None
+        return LLMConfig(
+            model=self.llm,
+            base_url=self.llm_base_url,
+            api_key_env=self.llm_key_env or DEFAULT_KEY_ENV,
+            timeout=self.llm_timeout,
+            max_retries=self.llm_retries,
+            token_budget=self.token_budget,
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchOptions:
@@ -142,7 +174,8 @@ def create_run(
             test_frame[[target]].to_parquet(data_dir / "test_labels.parquet")
             has_test_labels = True
 
-    pool = BuiltinProposer().propose(profile, task)
+    # LLM insights are proposed when the search starts (it is async and may fail over).
+    pool = InsightPool() if options.insights == "llm" else BuiltinProposer().propose(profile, task)
     store.write_part(run_id, "insights", pool.to_dict())
     store.write_part(run_id, "code", StageCodeCache().to_dict())
     tree = Tree(max_depth=options.max_depth, seed=options.seed)
@@ -170,7 +203,12 @@ def create_run(
         "simulations": 0,
         "best": None,
         "timings": {"elapsed": 0.0},
-        "tokens": {"prompt": 0, "completion": 0, "cost": 0.0},
+        "tokens": TokenUsage().to_dict(),
+        "llm": (
+            {"model": options.llm, "base_url": options.llm_base_url, "insights": options.insights}
+            if options.llm
+            else None
+        ),
         "pid": None,
         "error": None,
     }
@@ -212,6 +250,10 @@ class Search:
         self.state = self._load()
         self._tasks: dict[asyncio.Task[None], Node] = {}
         self.kernels: KernelPool | None = None
+        self.llm: LLMClient | None = None
+        self._llm_coder: Any = None
+        self._coding: dict[tuple[str, tuple[str, ...]], asyncio.Future[str]] = {}
+        self._coding_failed: dict[tuple[str, tuple[str, ...]], str] = {}
 
     # -- loading and saving ---------------------------------------------------------------------
     def _load(self) -> _RunState:
@@ -255,6 +297,8 @@ class Search:
             if best
             else None
         )
+        if self.llm is not None:
+            s.record["tokens"] = self.llm.usage.to_dict()
         self.store.write_tree(self.run_id, s.tree.to_dict())
         self.store.write_part(self.run_id, "code", s.code.to_dict())
         self.store.write_run(self.run_id, s.record)
@@ -331,6 +375,7 @@ class Search:
         self._emit("run_started", run=self.summary())
         self.kernels = KernelPool(self.kernel_manager, size=opts.parallel, cwd=str(self.run_dir))
         try:
+            await self._start_llm()
             await self.kernels.start()
             await self._loop(deadline)
             status = STOPPED if s.record.get("status_requested") == STOPPED else FINISHED
@@ -346,6 +391,8 @@ class Search:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.kernels.close()
+            if self.llm is not None:
+                await self.llm.close()
         s.record["status"] = status
         s.record.pop("status_requested", None)
         s.record["timings"]["elapsed"] = elapsed_before + time.monotonic() - started
@@ -402,13 +449,22 @@ class Search:
         s = self.state
         assert self.kernels is not None
         t0 = time.time()
+        jobs: list[_LLMCell] = []
         try:
-            plan = self.plan(node)
+            pending: list[tuple[StageCell, Insight, list[Insight]]] = []
+            plan = self.plan(node, pending=pending)
+            await self._write_llm_cells(plan, pending, jobs)
+        except asyncio.CancelledError:
+            self._settle_llm_cells(jobs, ran=False)
+            s.tree.cancel(node)
+            self._emit("node_updated", node=node.to_dict())
+            raise
         except Exception as exc:  # no code for this node: it fails, the search goes on
             log.warning("no code for node %s: %s", node.id, exc)
+            self._settle_llm_cells(jobs, ran=False)
             plan = SimulationPlan(setup="", cells=[])
-            result = SimulationResult(error=f"no stage code: {exc}", error_kind="coder")
-            self._record(node, plan, result, started=t0)
+            result = SimulationResult(error=f"no stage code: {_reason(exc)}", error_kind="coder")
+            self._record(node, plan, result, started=t0, llm=self._llm_detail(jobs))
             return
         kernel = await self.kernels.acquire()
         healthy = False
@@ -420,12 +476,155 @@ class Search:
             result = await run_simulation_guarded(kernel, plan)
             healthy = result.kernel_healthy
         except asyncio.CancelledError:
+            self._settle_llm_cells(jobs, ran=False)
             s.tree.cancel(node)
             self._emit("node_updated", node=node.to_dict())
             raise
         finally:
             self.kernels.release(kernel, healthy=healthy)
-        self._record(node, plan, result, started=t0)
+        self._settle_llm_cells(jobs, ran=True)
+        self._record(node, plan, result, started=t0, llm=self._llm_detail(jobs))
+
+    # -- the LLM ----------------------------------------------------------------------------------
+    async def _start_llm(self) -> None:
+        """Open the run's LLM client and, the first time, have it propose the run's insights.
+
+        Without a usable LLM (no key, endpoint down, unreadable replies) the run fails with the
+        reason, or with ``fallback=builtin`` goes on with the built-in catalog.
+        """
+        s = self.state
+        opts = s.options
+        config = opts.llm_config()
+        if config is None:
+            return
+        from .llm_coder import LLMCoder
+        from .llm_insights import LLMProposer
+
+        self.llm = LLMClient(config, used=TokenUsage.from_dict(s.record.get("tokens")))
+        try:
+            if not config.enabled:
+                raise LLMError(
+                    f"model {config.model}: no API key in the environment variable "
+                    f"{config.api_key_env} and no base URL"
+                )
+            if opts.insights != "builtin" and not s.record.get("llm_insights_proposed"):
+                self._emit("llm_started", purpose="insights", model=config.model)
+                await LLMProposer(self.llm).propose(
+                    s.profile,
+                    s.task,
+                    description=str(s.record.get("description") or ""),
+                    stages=STAGES[: opts.max_depth],
+                    pool=s.pool,
+                )
+                s.record["llm_insights_proposed"] = True
+                self.store.write_part(self.run_id, "insights", s.pool.to_dict())
+        except LLMError as exc:
+            if opts.fallback != "builtin":
+                raise
+            self._warn(f"{exc}; the search uses the built-in insight catalog")
+            if not any(i.source == "builtin" for i in s.pool):
+                for insight in BuiltinProposer().propose(s.profile, s.task):
+                    if insight.id not in s.pool:
+                        s.pool.add(insight)
+                self.store.write_part(self.run_id, "insights", s.pool.to_dict())
+            s.record["llm_insights_proposed"] = True
+            if not config.enabled:
+                self.llm = None
+        if self.llm is not None:
+            description = str(s.record.get("description") or "")
+            self._llm_coder = LLMCoder(self.llm, s.profile, s.task, description)
+        self._save()
+
+    def _warn(self, message: str) -> None:
+        log.warning("run %s: %s", self.run_id, message)
+        self.state.record.setdefault("warnings", []).append(message)
+        self._emit("run_warning", message=message)
+
+    def _wants_llm(self, insight: Insight | None) -> bool:
+        """True when ``insight`` is coded by the LLM coder: a user or LLM insight, with an LLM
+        configured and tokens left. Built-in insights and defaults keep the template coder."""
+        return (
+            insight is not None
+            and insight.source in ("llm", "user")
+            and self._llm_coder is not None
+            and self.llm is not None
+            and self.llm.budget_left != 0
+        )
+
+    async def _write_llm_cells(
+        self,
+        plan: SimulationPlan,
+        pending: list[tuple[StageCell, Insight, list[Insight]]],
+        jobs: list[_LLMCell],
+    ) -> None:
+        """Ask the LLM coder for the plan's uncached stage cells, in path order.
+
+        A cell some other simulation is writing right now is awaited, not asked again; a cell
+        whose writing failed in this session fails this node too (it is never asked twice).
+        """
+        from .llm_coder import contract_check_source
+
+        s = self.state
+        ordered = plan.replay + plan.cells
+        for cell, insight, earlier in pending:
+            key = (cell.stage, s.code.key_for(cell.stage, insight, earlier))
+            while key in self._coding:
+                await self._coding[key].wait()
+            code = s.code.get(*key)
+            if code is not None:
+                cell.source = code
+                continue
+            if key in self._coding_failed:
+                raise LLMError(self._coding_failed[key])
+            done = asyncio.Event()
+            self._coding[key] = done
+            entry = _LLMCell(cell=cell, key=key, done=done)
+            jobs.append(entry)
+            before = ordered[: ordered.index(cell)]
+            entry.job = self._llm_coder.job(
+                cell.stage, insight, [(c.stage, c.source) for c in before]
+            )
+            try:
+                cell.source = await entry.job.first()
+            except LLMBudgetExhausted:
+                entry.job = None
+                cell.source = self.stage_code(cell.stage, insight, earlier)  # closest built-in
+                continue
+            except LLMError as exc:
+                self._coding_failed[key] = f"the LLM coder failed on {cell.stage}: {exc}"
+                raise LLMError(self._coding_failed[key]) from None
+            finally:
+                self._save()
+            cell.repair = entry.job.repair
+            cell.check = contract_check_source(cell.stage, s.record["data"]["rows"]["dev"])
+
+    def _settle_llm_cells(self, jobs: list[_LLMCell], *, ran: bool) -> None:
+        """Cache what the LLM wrote (the last version, working or not) and wake waiters."""
+        for entry in jobs:
+            if entry.job is not None and (ran or entry.job.replies):
+                self.state.code.put(entry.key[0], entry.key[1], entry.cell.source)
+            self._coding.pop(entry.key, None)
+            entry.done.set()
+        jobs_done = [e for e in jobs if e.job is not None]
+        if jobs_done:
+            self._save()
+
+    @staticmethod
+    def _llm_detail(jobs: list[_LLMCell]) -> dict[str, Any] | None:
+        """Tokens and attempts of a node's LLM-written cells, for its ``result.json``."""
+        used = [e for e in jobs if e.job is not None]
+        if not used:
+            return None
+        tokens = TokenUsage()
+        for entry in used:
+            tokens.add(entry.job.usage)
+        return {
+            "tokens": tokens.to_dict(),
+            "cells": {
+                e.cell.stage: {"replies": e.job.replies, "ran": e.cell.attempts, "log": e.job.log}
+                for e in used
+            },
+        }
 
     # -- planning and recording -----------------------------------------------------------------
     def stage_code(self, stage: str, insight: Insight | None, earlier: list[Insight]) -> str:
@@ -438,8 +637,17 @@ class Search:
             cache.put(stage, key, code)
         return code
 
-    def plan(self, node: Node) -> SimulationPlan:
-        """The cells that simulate ``node``: its path's stage code, defaults after it, evaluation."""
+    def plan(
+        self,
+        node: Node,
+        *,
+        pending: list[tuple[StageCell, Insight, list[Insight]]] | None = None,
+    ) -> SimulationPlan:
+        """The cells that simulate ``node``: its path's stage code, defaults after it, evaluation.
+
+        With a ``pending`` list, path cells that the LLM coder must write (not cached yet) are
+        left empty and listed there as ``(cell, insight, earlier insights)``.
+        """
         s = self.state
         tree = s.tree
         data = self.run_dir / "data"
@@ -458,7 +666,13 @@ class Search:
         replay: list[StageCell] = []
         for depth, path_node in enumerate(path, start=1):
             stage = STAGES[depth - 1]
-            code = self.stage_code(stage, path_node.insight, insights[: depth - 1])
+            earlier = insights[: depth - 1]
+            llm_cell = (
+                pending is not None
+                and self._wants_llm(path_node.insight)
+                and s.code.get(stage, s.code.key_for(stage, path_node.insight, earlier)) is None
+            )
+            code = "" if llm_cell else self.stage_code(stage, path_node.insight, earlier)
             own = path_node is node
             cell = StageCell(
                 stage=stage,
@@ -470,6 +684,9 @@ class Search:
                 else None,
             )
             (cells if own else replay).append(cell)
+            if llm_cell:
+                assert pending is not None and path_node.insight is not None
+                pending.append((cell, path_node.insight, earlier))
         for stage in STAGES[node.depth :]:
             code = self.stage_code(stage, None, insights)
             if code.strip():
@@ -496,7 +713,12 @@ class Search:
         )
 
     def _record(
-        self, node: Node, plan: SimulationPlan, result: SimulationResult, started: float
+        self,
+        node: Node,
+        plan: SimulationPlan,
+        result: SimulationResult,
+        started: float,
+        llm: dict[str, Any] | None = None,
     ) -> None:
         s = self.state
         node_dir = self.store.node_dir(self.run_id, node.id)
@@ -560,6 +782,8 @@ class Search:
             "restored": result.restored,
             "timings": node.timings,
             "notebook": str(node_dir / "notebook.ipynb"),
+            "tokens": (llm or {}).get("tokens", TokenUsage().to_dict()),
+            "llm": (llm or {}).get("cells"),
         }
         atomic_write_json(node_dir / "result.json", detail)
         self._save()
@@ -588,6 +812,21 @@ class Search:
         record["simulations"] = self.tree.simulations
         record["running"] = len(self._tasks)
         return record
+
+
+@dataclass
+class _LLMCell:
+    """A stage cell the LLM coder writes for one simulation."""
+
+    cell: StageCell
+    key: tuple[str, tuple[str, ...]]
+    done: asyncio.Event
+    job: Any = None  # llm_coder.StageJob; None when the budget sent it to the template coder
+
+
+def _reason(exc: Exception) -> str:
+    # str(KeyError) quotes its message; say it plainly.
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
 
 
 async def run_simulation_guarded(kernel: Any, plan: SimulationPlan) -> SimulationResult:
