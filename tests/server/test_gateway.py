@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -62,32 +63,36 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 @pytest.fixture
-def jp_server_config(runs_dir: Path, gateway: str) -> dict[str, Any]:
-    return {
+def jp_server_config(runs_dir: Path, gateway: str) -> Any:
+    yield {
         "ServerApp": {"jpserver_extensions": {"sela_jupyter": True}},
         "GatewayClient": {"url": gateway, "request_timeout": 60.0},
         "SelaApp": {"runs_dir": str(runs_dir)},
     }
+    from jupyter_server.gateway.gateway_client import GatewayClient
+
+    GatewayClient.clear_instance()  # a singleton: later servers in this process must not use it
 
 
 async def test_run_creates_its_kernels_on_the_gateway_and_finishes(
-    jp_fetch: Any, jp_ws_fetch: Any, gateway: str, housing: pd.DataFrame
+    jp_fetch: Any, jp_serverapp: Any, gateway: str, housing: pd.DataFrame
 ) -> None:
-    ws = await jp_ws_fetch("api", "events", "subscribe")
+    assert type(jp_serverapp.kernel_manager).__name__ == "GatewayMappingKernelManager"
     body = {
         "target": "price",
         "data": frame_upload(housing),
         "options": {"rollouts": 2, "max_depth": 1},
     }
     run_id = (await fetch_json(jp_fetch, "runs", method="POST", body=json.dumps(body)))["id"]
-    on_gateway: list[str] = []
-    while not on_gateway:  # the pool's kernel appears on the gateway once the run starts
-        message = json.loads(await ws.read_message())
-        if message.get("type") == "simulation_started":
-            on_gateway = [k["id"] for k in gateway_kernels(gateway)]
-        assert message.get("type") != "run_finished", message
+    on_gateway: set[str] = set()
+    while True:  # poll the gateway while the run searches
+        on_gateway |= {k["id"] for k in gateway_kernels(gateway)}
+        run = await fetch_json(jp_fetch, "runs", run_id)
+        if not run["active"]:
+            break
+        await asyncio.sleep(0.2)
     run = await wait_for_run(jp_fetch, run_id)
+    assert on_gateway, "no kernel ever appeared on the gateway"
     assert run["status"] == "finished" and run["simulations"] == 2
     assert all(n["status"] == "done" for n in run["tree"]["nodes"] if n["status"] != "queued")
     assert gateway_kernels(gateway) == []  # shut down on the gateway when the run ended
-    ws.close()
