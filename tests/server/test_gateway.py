@@ -64,14 +64,16 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture
 def jp_server_config(runs_dir: Path, gateway: str) -> Any:
+    from jupyter_server.gateway.gateway_client import GatewayClient
+
+    # A process-wide singleton: drop the one earlier servers made, and ours afterwards.
+    GatewayClient.clear_instance()
     yield {
         "ServerApp": {"jpserver_extensions": {"sela_jupyter": True}},
         "GatewayClient": {"url": gateway, "request_timeout": 60.0},
         "SelaApp": {"runs_dir": str(runs_dir)},
     }
-    from jupyter_server.gateway.gateway_client import GatewayClient
-
-    GatewayClient.clear_instance()  # a singleton: later servers in this process must not use it
+    GatewayClient.clear_instance()
 
 
 async def test_run_creates_its_kernels_on_the_gateway_and_finishes(
