@@ -21,6 +21,8 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/sela run examples/housing.csv --target price --rollouts 10 --parallel 2
+	@echo "--- examples/house_prices.ipynb: %sela on a live DataFrame, insert, export, predict"
+	cd examples && $(abspath $(BIN))/jupyter execute house_prices.ipynb
 
 lint: install
 	$(BIN)/ruff check sela_jupyter tests benchmarks examples
