@@ -9,6 +9,7 @@ event bus (``/api/events/subscribe``) under the schema in ``events/run.yaml``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
@@ -165,8 +166,25 @@ class NodeHandler(SelaHandler):
 
     @web.authenticated
     async def get(self, run_id: str, node_id: str) -> None:
-        """Insights, stage code, output tail, error, traceback, timings, notebook path."""
-        self.reply(self.manager.get_node(run_id, node_id))
+        """Insights, stage code, output tail, error, traceback, timings, notebook path.
+
+        ``notebook_path`` is the notebook's path relative to the server's root directory (what
+        the Contents API and JupyterLab open), or null when the runs live outside the root.
+        """
+        detail = self.manager.get_node(run_id, node_id)
+        detail["notebook_path"] = self.contents_path(detail.get("notebook"))
+        self.reply(detail)
+
+    def contents_path(self, path: str | None) -> str | None:
+        """``path`` relative to the server's root directory, as a Contents API path."""
+        root = self.settings.get("server_root_dir")
+        if not path or not root:
+            return None
+        try:
+            relative = Path(path).resolve().relative_to(Path(root).expanduser().resolve())
+        except ValueError:
+            return None
+        return relative.as_posix()
 
 
 class NodeCodeHandler(SelaHandler):
