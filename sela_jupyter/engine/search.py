@@ -334,20 +334,16 @@ class Search:
 
     def prune(self, node_id: str) -> Node:
         """Exclude a node and its subtree from further selection."""
-        node = self._node(node_id)
-        try:
-            self.tree.prune(node_id)
-        except ValueError as exc:
-            raise SelaInputError(str(exc)) from exc
-        self._save()
-        self._emit("node_updated", node=node.to_dict())
-        return node
+        return self._steer(node_id, self.tree.prune)
 
     def pin(self, node_id: str) -> Node:
         """Make a node the next one simulated (or expanded, when it already ran)."""
+        return self._steer(node_id, self.tree.pin)
+
+    def _steer(self, node_id: str, action: Callable[[str], None]) -> Node:
         node = self._node(node_id)
         try:
-            self.tree.pin(node_id)
+            action(node_id)
         except ValueError as exc:
             raise SelaInputError(str(exc)) from exc
         self._save()
