@@ -1,7 +1,14 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { IErrorReply } from './tokens';
+import {
+  IErrorReply,
+  IExportedCells,
+  INodeDetail,
+  IRun,
+  IRunSummary,
+  ITreeNode
+} from './tokens';
 
 /**
  * The URL path, under the server's base URL, of the sela-jupyter REST API.
@@ -59,3 +66,102 @@ function errorMessage(data: unknown): string | undefined {
   const reply = data as Partial<IErrorReply> | undefined;
   return reply?.message ?? reply?.reason ?? undefined;
 }
+
+const json = (body: unknown): RequestInit => ({
+  method: 'POST',
+  body: JSON.stringify(body)
+});
+
+const q = encodeURIComponent;
+
+/**
+ * Typed calls of the sela-jupyter REST API.
+ */
+export const SelaAPI = {
+  /**
+   * Run summaries, newest first.
+   */
+  async listRuns(): Promise<IRunSummary[]> {
+    return (await requestAPI<{ runs: IRunSummary[] }>('runs')).runs;
+  },
+  /**
+   * A run with its whole tree.
+   */
+  getRun(runId: string): Promise<IRun> {
+    return requestAPI<IRun>(`runs/${q(runId)}`);
+  },
+  /**
+   * A node's detail.
+   */
+  getNode(runId: string, nodeId: string): Promise<INodeDetail> {
+    return requestAPI<INodeDetail>(`runs/${q(runId)}/nodes/${q(nodeId)}`);
+  },
+  /**
+   * A node's pipeline (the best by default) as cells.
+   */
+  exportCells(runId: string, nodeId = 'best'): Promise<IExportedCells> {
+    return requestAPI<IExportedCells>(
+      `runs/${q(runId)}/export?format=cells&node=${q(nodeId)}`
+    );
+  },
+  /**
+   * A node's pipeline as notebook JSON text.
+   */
+  async exportNotebook(runId: string, nodeId = 'best'): Promise<unknown> {
+    return requestAPI<unknown>(
+      `runs/${q(runId)}/export?format=ipynb&node=${q(nodeId)}`
+    );
+  },
+  /**
+   * Stop a run (it stays resumable).
+   */
+  stopRun(runId: string): Promise<IRun> {
+    return requestAPI<IRun>(`runs/${q(runId)}/stop`, { method: 'POST' });
+  },
+  /**
+   * Resume a stopped or interrupted run.
+   */
+  resumeRun(runId: string): Promise<IRun> {
+    return requestAPI<IRun>(`runs/${q(runId)}/resume`, { method: 'POST' });
+  },
+  /**
+   * Stop a run if it searches and delete it.
+   */
+  deleteRun(runId: string): Promise<void> {
+    return requestAPI<void>(`runs/${q(runId)}`, { method: 'DELETE' });
+  },
+  /**
+   * A user-written insight for the next stage below `nodeId`; the new child.
+   */
+  async addInsight(
+    runId: string,
+    nodeId: string,
+    text: string
+  ): Promise<ITreeNode> {
+    const reply = await requestAPI<{ node: ITreeNode }>(
+      `runs/${q(runId)}/nodes/${q(nodeId)}/insights`,
+      json({ text })
+    );
+    return reply.node;
+  },
+  /**
+   * Exclude a node's subtree from the search.
+   */
+  async pruneNode(runId: string, nodeId: string): Promise<ITreeNode> {
+    const reply = await requestAPI<{ node: ITreeNode }>(
+      `runs/${q(runId)}/nodes/${q(nodeId)}/prune`,
+      { method: 'POST' }
+    );
+    return reply.node;
+  },
+  /**
+   * Simulate or expand a node next.
+   */
+  async pinNode(runId: string, nodeId: string): Promise<ITreeNode> {
+    const reply = await requestAPI<{ node: ITreeNode }>(
+      `runs/${q(runId)}/nodes/${q(nodeId)}/pin`,
+      { method: 'POST' }
+    );
+    return reply.node;
+  }
+};

@@ -1,19 +1,89 @@
+/**
+ * The sela-jupyter frontend: this module only wires the plugins.
+ */
 import {
+  ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { Event } from '@jupyterlab/services';
+
+import { registerCommands } from './commands';
+import { SelaModel } from './model';
+import { SelaPanel } from './sidebar';
+import { EVENT_SCHEMA_ID, ISelaEvent, ISelaSidebar } from './tokens';
 
 /**
- * The core sela-jupyter plugin.
+ * The left-sidebar panel with runs, tree, chart and node detail.
  */
-const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'sela-jupyter:plugin',
+const sidebarPlugin: JupyterFrontEndPlugin<ISelaSidebar> = {
+  id: 'sela-jupyter:sidebar',
   description:
-    'SELA-style automated ML pipeline search for JupyterLab: the frontend of the sela_jupyter server extension.',
+    'The SELA panel in the left sidebar: runs, search tree, node detail.',
   autoStart: true,
-  activate: (app: JupyterFrontEnd) => {
-    console.log('JupyterLab extension sela-jupyter is activated!');
+  provides: ISelaSidebar,
+  optional: [ILayoutRestorer, IEditorLanguageRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    languages: IEditorLanguageRegistry | null
+  ): ISelaSidebar => {
+    const model = new SelaModel();
+    const panel = new SelaPanel({ model, commands: app.commands, languages });
+    app.shell.add(panel, 'left', { rank: 850 });
+    restorer?.add(panel, panel.id);
+    void app.restored.then(() => model.refreshRuns());
+    return { model, id: panel.id };
   }
 };
 
-export default plugin;
+/**
+ * Live updates: the run and node events of the server's event bus.
+ */
+const eventsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'sela-jupyter:events',
+  description:
+    'Feeds the SELA sidebar with run and node events from /api/events/subscribe.',
+  autoStart: true,
+  requires: [ISelaSidebar],
+  activate: (app: JupyterFrontEnd, sidebar: ISelaSidebar): void => {
+    const events = app.serviceManager.events;
+    events.stream.connect((_, event: Event.Emission) => {
+      if (event.schema_id === EVENT_SCHEMA_ID) {
+        sidebar.model.handleEvent(event as unknown as ISelaEvent);
+      }
+    });
+  }
+};
+
+/**
+ * The `sela:` commands (insert, export, run control, steering), all in the
+ * command palette.
+ */
+const commandsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'sela-jupyter:commands',
+  description:
+    'SELA commands: insert pipelines, export, stop/resume/delete, steer.',
+  autoStart: true,
+  requires: [ISelaSidebar],
+  optional: [INotebookTracker, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    sidebar: ISelaSidebar,
+    notebooks: INotebookTracker | null,
+    palette: ICommandPalette | null
+  ): void => {
+    registerCommands({
+      app,
+      model: sidebar.model,
+      notebooks,
+      palette,
+      sidebarId: sidebar.id
+    });
+  }
+};
+
+export default [sidebarPlugin, eventsPlugin, commandsPlugin];

@@ -1,0 +1,107 @@
+import React from 'react';
+
+import { formatDuration, formatScore } from '../format';
+import { IRunSummary } from '../tokens';
+
+/**
+ * What the run list shows of a run's data set.
+ */
+export function datasetLabel(run: IRunSummary): string {
+  if (run.name) {
+    return run.name;
+  }
+  const rows = run.data?.rows;
+  if (rows) {
+    const total = Object.values(rows).reduce((a, b) => a + b, 0);
+    return `${total} rows`;
+  }
+  return run.source ? `${run.source} data` : 'data';
+}
+
+/**
+ * Simulations done and planned.
+ */
+export function progressLabel(run: IRunSummary): string {
+  const planned = run.options?.rollouts;
+  const done = run.simulations ?? 0;
+  return typeof planned === 'number' ? `${done}/${planned}` : `${done}`;
+}
+
+/**
+ * Elapsed time: finished runs from their record, live ones from the clock.
+ */
+export function elapsedSeconds(run: IRunSummary, now: number): number | null {
+  const elapsed = run.timings?.elapsed;
+  if (run.active && run.created && run.status === 'running') {
+    return Math.max(elapsed ?? 0, now / 1000 - run.created);
+  }
+  return elapsed ?? null;
+}
+
+/**
+ * Props of {@link RunList}.
+ */
+export interface IRunListProps {
+  /**
+   * Runs, newest first.
+   */
+  runs: IRunSummary[];
+  /**
+   * The selected run.
+   */
+  selected: string | null;
+  /**
+   * Select a run.
+   */
+  onSelect: (id: string) => void;
+  /**
+   * Milliseconds since the epoch, for live elapsed times.
+   */
+  now: number;
+}
+
+/**
+ * The runs, newest first: status, data set, target, metric, best score,
+ * simulations done / planned and elapsed time.
+ */
+export function RunList(props: IRunListProps): JSX.Element {
+  return (
+    <ul className="jp-Sela-RunList" role="listbox" aria-label="SELA runs">
+      {props.runs.map(run => {
+        const selected = run.id === props.selected;
+        return (
+          <li
+            key={run.id}
+            role="option"
+            aria-selected={selected}
+            aria-label={`Run ${run.id}`}
+            data-run-id={run.id}
+            className={`jp-Sela-RunItem${selected ? ' jp-mod-selected' : ''}`}
+            onClick={() => props.onSelect(run.id)}
+            title={run.id}
+          >
+            <span className={`jp-Sela-RunStatus jp-mod-${run.status}`}>
+              {run.status}
+            </span>
+            <span className="jp-Sela-RunName">{datasetLabel(run)}</span>
+            <span className="jp-Sela-RunMeta">
+              {run.task?.target ?? '?'} · {run.task?.metric ?? '?'}
+            </span>
+            <span className="jp-Sela-RunBest" title="best dev score">
+              {formatScore(run.best?.dev_score)}
+            </span>
+            <span
+              className="jp-Sela-RunProgress"
+              title="simulations done/planned"
+            >
+              {progressLabel(run)}
+            </span>
+            <span className="jp-Sela-RunElapsed" title="elapsed">
+              {formatDuration(elapsedSeconds(run, props.now))}
+            </span>
+          </li>
+        );
+      })}
+    </ul>
+  );
+}

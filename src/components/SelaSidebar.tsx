@@ -1,0 +1,326 @@
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
+import { refreshIcon } from '@jupyterlab/ui-components';
+import React, { useCallback, useEffect, useState } from 'react';
+
+import { CommandIDs } from '../commandIds';
+import { formatDuration, formatScore } from '../format';
+import { SelaModel } from '../model';
+import { IRunSummary } from '../tokens';
+import { NodeDetail } from './NodeDetail';
+import {
+  datasetLabel,
+  elapsedSeconds,
+  progressLabel,
+  RunList
+} from './RunList';
+import { ScoreChart } from './ScoreChart';
+import { TreeView } from './TreeView';
+
+/**
+ * Props of {@link SelaSidebar}.
+ */
+export interface ISelaSidebarProps {
+  /**
+   * The sidebar's model.
+   */
+  model: SelaModel;
+  /**
+   * Run a command with arguments.
+   */
+  execute: (command: string, args?: Record<string, string>) => void;
+  /**
+   * For highlighting code.
+   */
+  languages?: IEditorLanguageRegistry | null;
+}
+
+/**
+ * Re-render on every model change; returns the model's version.
+ */
+function useModel(model: SelaModel): number {
+  const [version, setVersion] = useState(0);
+  useEffect(() => {
+    const bump = (): void => setVersion(v => v + 1);
+    model.changed.connect(bump);
+    return () => {
+      model.changed.disconnect(bump);
+    };
+  }, [model]);
+  return version;
+}
+
+/**
+ * A clock that ticks every second while `on`, for live elapsed times.
+ */
+function useClock(on: boolean): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (!on) {
+      return;
+    }
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [on]);
+  return now;
+}
+
+/**
+ * The SELA sidebar: runs, the selected run's tree, score chart and the
+ * selected node's detail.
+ */
+export function SelaSidebar(props: ISelaSidebarProps): JSX.Element {
+  const { model, execute } = props;
+  useModel(model);
+  const runs = model.runs;
+  const run = model.selectedRun;
+  const now = useClock(runs.some(r => r.active));
+
+  const onSelectRun = useCallback(
+    (id: string) => void model.selectRun(id),
+    [model]
+  );
+  const onSelectNode = useCallback(
+    (id: string) => void model.selectNode(id),
+    [model]
+  );
+
+  let body: JSX.Element;
+  if (model.runsState === 'error' && runs.length === 0) {
+    body = (
+      <div className="jp-Sela-Error" role="alert">
+        <p>Could not list SELA runs: {model.error}</p>
+        <p className="jp-Sela-Muted">
+          Is the <code>sela_jupyter</code> server extension enabled? Check{' '}
+          <code>jupyter server extension list</code>.
+        </p>
+        <button
+          className="jp-Button jp-mod-styled"
+          onClick={() => void model.refreshRuns()}
+        >
+          Retry
+        </button>
+      </div>
+    );
+  } else if (model.runsState !== 'ready' && runs.length === 0) {
+    body = (
+      <div className="jp-Sela-Loading" role="status">
+        Loading runs…
+      </div>
+    );
+  } else if (runs.length === 0) {
+    body = (
+      <div className="jp-Sela-Empty">
+        <p>No search yet.</p>
+        <p className="jp-Sela-Muted">In a notebook, run:</p>
+        <pre className="jp-Sela-Code">
+          %load_ext sela_jupyter{'\n'}%sela df target=price
+        </pre>
+        <p className="jp-Sela-Muted">
+          The run appears here and its tree grows as simulations finish.
+        </p>
+      </div>
+    );
+  } else {
+    body = (
+      <>
+        <RunList
+          runs={runs}
+          selected={model.selectedRunId}
+          onSelect={onSelectRun}
+          now={now}
+        />
+        {run && (
+          <RunView
+            model={model}
+            run={run}
+            now={now}
+            execute={execute}
+            onSelectNode={onSelectNode}
+            languages={props.languages}
+          />
+        )}
+      </>
+    );
+  }
+
+  return (
+    <div className="jp-Sela-Sidebar">
+      <header className="jp-Sela-Header">
+        <h2>SELA search</h2>
+        <button
+          className="jp-Sela-IconButton"
+          title="Reload runs"
+          aria-label="Reload runs"
+          onClick={() => {
+            void model.refreshRuns().then(() => model.reloadRun());
+          }}
+        >
+          <refreshIcon.react tag="span" />
+        </button>
+      </header>
+      {body}
+    </div>
+  );
+}
+
+/**
+ * Props of {@link RunView}.
+ */
+interface IRunViewProps {
+  model: SelaModel;
+  run: IRunSummary;
+  now: number;
+  execute: (command: string, args?: Record<string, string>) => void;
+  onSelectNode: (id: string) => void;
+  languages?: IEditorLanguageRegistry | null;
+}
+
+/**
+ * The selected run: summary, run actions, score chart, tree, node detail.
+ */
+function RunView(props: IRunViewProps): JSX.Element {
+  const { model, run, execute } = props;
+  const tree = model.tree;
+  const searching = run.active && run.status === 'running';
+  const hasBest = !!run.best?.node;
+  const onRun = (command: string): void => execute(command, { runId: run.id });
+  const selectedNode = model.selectedNodeId
+    ? tree?.get(model.selectedNodeId)
+    : undefined;
+  const bestId = tree?.best()?.id ?? run.best?.node ?? null;
+
+  return (
+    <section className="jp-Sela-Run" aria-label={`Run ${run.id}`}>
+      <header className="jp-Sela-RunHeader">
+        <div className="jp-Sela-RunTitle" title={run.id}>
+          <span className={`jp-Sela-RunStatus jp-mod-${run.status}`}>
+            {run.status}
+          </span>{' '}
+          {datasetLabel(run)} → {run.task?.target ?? '?'}
+        </div>
+        <dl className="jp-Sela-Facts">
+          <dt>metric</dt>
+          <dd>
+            {run.task?.metric ?? '?'} (
+            {run.task?.direction === 'minimize' ? 'lower' : 'higher'} is better)
+          </dd>
+          <dt>best dev</dt>
+          <dd className="jp-Sela-RunBestScore">
+            {formatScore(run.best?.dev_score)}
+            {run.best?.node ? ` (${run.best.node})` : ''}
+          </dd>
+          <dt>simulations</dt>
+          <dd aria-label="simulations done of planned">
+            {progressLabel(run)}
+            {run.running ? ` · ${run.running} running` : ''}
+          </dd>
+          <dt>elapsed</dt>
+          <dd>{formatDuration(elapsedSeconds(run, props.now))}</dd>
+          {run.error && (
+            <>
+              <dt>error</dt>
+              <dd className="jp-Sela-ErrorText">{run.error}</dd>
+            </>
+          )}
+        </dl>
+        <div
+          className="jp-Sela-Actions"
+          role="toolbar"
+          aria-label="Run actions"
+        >
+          <button
+            className="jp-Button jp-mod-styled jp-mod-accept"
+            disabled={!hasBest}
+            title="Insert the best pipeline below the active cell"
+            onClick={() => onRun(CommandIDs.insertBestPipeline)}
+          >
+            Insert best pipeline
+          </button>
+          <button
+            className="jp-Button jp-mod-styled"
+            disabled={!hasBest}
+            title="Export the best pipeline as a notebook next to your files"
+            onClick={() => onRun(CommandIDs.exportRun)}
+          >
+            Export .ipynb
+          </button>
+          {searching ? (
+            <button
+              className="jp-Button jp-mod-styled jp-mod-warn"
+              title="Stop the search (it stays resumable)"
+              onClick={() => onRun(CommandIDs.stopRun)}
+            >
+              Stop
+            </button>
+          ) : (
+            <button
+              className="jp-Button jp-mod-styled"
+              disabled={run.status === 'finished' || !!run.active}
+              title="Continue a stopped or interrupted search"
+              onClick={() => onRun(CommandIDs.resumeRun)}
+            >
+              Resume
+            </button>
+          )}
+          <button
+            className="jp-Button jp-mod-styled jp-mod-reject"
+            title="Delete the run and its directory"
+            onClick={() => onRun(CommandIDs.deleteRun)}
+          >
+            Delete
+          </button>
+        </div>
+      </header>
+      {model.runState === 'error' && (
+        <div className="jp-Sela-Error" role="alert">
+          Could not load the run: {model.error}{' '}
+          <button
+            className="jp-Button jp-mod-styled"
+            onClick={() => void model.reloadRun()}
+          >
+            Retry
+          </button>
+        </div>
+      )}
+      {!tree && model.runState === 'loading' && (
+        <div className="jp-Sela-Loading" role="status">
+          Loading the search tree…
+        </div>
+      )}
+      {tree && (
+        <>
+          <ScoreChart
+            points={tree.scoreSeries()}
+            minimize={tree.direction === 'minimize'}
+            metric={run.task?.metric}
+          />
+          <TreeView
+            tree={tree}
+            version={tree.version}
+            selected={model.selectedNodeId}
+            onSelect={props.onSelectNode}
+          />
+        </>
+      )}
+      {selectedNode ? (
+        <NodeDetail
+          node={selectedNode}
+          detail={model.nodeDetail}
+          state={model.nodeState}
+          error={model.error}
+          isBest={selectedNode.id === bestId}
+          languages={props.languages}
+          execute={command =>
+            execute(command, { runId: run.id, nodeId: selectedNode.id })
+          }
+        />
+      ) : (
+        tree && (
+          <p className="jp-Sela-Muted jp-Sela-Hint">
+            Select a node to see its insights, code and output.
+          </p>
+        )
+      )}
+    </section>
+  );
+}
