@@ -154,12 +154,23 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
         f"\nnotebooks: {run.path / 'nodes'}/<node>/notebook.ipynb ({len(run.notebooks())} written)",
         file=stream,
     )
+    tokens = record.get("tokens") or {}
+    if record.get("llm") or tokens.get("calls"):
+        model = (record.get("llm") or {}).get("model", "")
+        print(
+            f"LLM {model}: {tokens.get('calls', 0)} calls, {tokens.get('prompt', 0)} prompt + "
+            f"{tokens.get('completion', 0)} completion tokens, ~${tokens.get('cost', 0.0):.4f}",
+            file=stream,
+        )
+    for warning in record.get("warnings") or []:
+        print(f"warning: {warning}", file=stream)
     if record.get("error"):
         print(f"error: {record['error']}", file=stream)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .engine.api import Run, parse_duration
+    from .engine.llm import llm_options
     from .engine.search import Search, SearchOptions, create_run
     from .engine.store import RunStore
 
@@ -175,6 +186,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         max_depth=args.max_depth,
         cell_timeout=args.cell_timeout,
         simulation_timeout=args.simulation_timeout,
+        **llm_options(
+            args.llm,
+            insights=args.insights,
+            fallback=args.fallback,
+            token_budget=args.token_budget,
+            base_url=args.base_url,
+            api_key_env=args.api_key_env,
+        ),
     )
     store = RunStore(args.runs_dir)
     run_id = create_run(
@@ -186,6 +205,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         task_type=args.task,
         metric=args.metric,
         name=args.name,
+        description=args.description,
         source=str(Path(args.data).resolve()),
     )
     return _search(store, run_id, Search, Run)
@@ -304,6 +324,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="a name for the run")
     p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
     p.add_argument("--simulation-timeout", type=float, default=300.0, help="seconds per simulation")
+    p.add_argument("--description", default="", help="the task in words, for the LLM")
+    p.add_argument(
+        "--llm",
+        default=None,
+        help="model on an OpenAI-compatible endpoint, or 'off' "
+        "(default: $SELA_MODEL when a key is set)",
+    )
+    p.add_argument("--insights", choices=["llm", "builtin", "both"], default=None)
+    p.add_argument(
+        "--fallback",
+        choices=["builtin"],
+        default=None,
+        help="go on with the built-in catalog when the LLM fails",
+    )
+    p.add_argument("--token-budget", type=int, default=None, help="LLM tokens the run may use")
+    p.add_argument("--base-url", default=None, help="endpoint (default: $OPENAI_BASE_URL)")
+    p.add_argument(
+        "--api-key-env",
+        default=None,
+        help="name of the environment variable holding the key (default: OPENAI_API_KEY)",
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("list", help="list runs, newest first")

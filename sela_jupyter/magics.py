@@ -54,7 +54,10 @@ START_OPTIONS = {
     "parallel": "simulations at once (one kernel each)",
     "metric": "rmse, mae, r2, rmsle, f1, f1_weighted, accuracy, roc_auc",
     "task": "regression, binary or multiclass (inferred by default)",
-    "llm": "insight source: builtin (LLM models come with the LLM issue)",
+    "llm": "model on an OpenAI-compatible endpoint (key in OPENAI_API_KEY), or off",
+    "insights": "llm, builtin or both (default: llm when an LLM is configured)",
+    "fallback": "builtin: keep going on the built-in catalog when the LLM fails",
+    "token_budget": "LLM tokens the run may use (prompt + completion)",
     "name": "a name for the run",
     "test": "a variable holding a separate test DataFrame",
     "max_depth": "pipeline stages searched, 1-5",
@@ -342,15 +345,18 @@ class LocalBackend:
 
 def _options_from_fields(options: dict[str, Any]) -> Any:
     from .engine.api import parse_duration
+    from .engine.llm import llm_options
     from .engine.search import SearchOptions
 
     options = dict(options)
-    llm = options.pop("llm", None)
-    if llm not in (None, "", "none", "off", "builtin"):
-        raise SelaInputError(
-            f"llm={llm!r}: this version proposes insights from the built-in catalog only; "
-            "leave out llm= (or use llm=builtin)"
+    options.update(
+        llm_options(
+            options.pop("llm", None),
+            insights=options.pop("insights", None),
+            fallback=options.pop("fallback", None),
+            token_budget=options.pop("token_budget", None),
         )
+    )
     budget = parse_duration(options.pop("time_budget", None))
     rollouts = options.pop("rollouts", None)
     if rollouts is None and budget is None:
@@ -488,7 +494,8 @@ class SelaMagics(Magics):
         ::
 
           %sela DF target=COLUMN [rollouts=N] [budget=10m] [parallel=2] [metric=M] [task=T]
-                [llm=builtin] [name=NAME] [test=TEST_DF] [max_depth=N] [seed=N]
+                [llm=MODEL|off] [insights=llm|builtin|both] [fallback=builtin]
+                [token_budget=N] [name=NAME] [test=TEST_DF] [max_depth=N] [seed=N]
           %%sela DF target=COLUMN ...   (the cell body describes the task in free text)
           %sela runs
           %sela wait [RUN]
@@ -577,8 +584,9 @@ class SelaMagics(Magics):
             from .engine.api import parse_duration
 
             run_options["time_budget"] = parse_duration(options["budget"])
-        if "llm" in options:
-            run_options["llm"] = options["llm"]
+        for key in ("llm", "insights", "fallback", "token_budget"):
+            if key in options:
+                run_options[key] = options[key]
         test = None
         if "test" in options:
             test = self._variable(options["test"])

@@ -78,9 +78,10 @@ class SelaApp(ExtensionApp):
         "",
         config=True,
         help=(
-            "Model name for LLM-proposed insights on an OpenAI-compatible endpoint. The key is "
-            "read from the OPENAI_API_KEY environment variable and never stored. Empty (or no "
-            "key) means the built-in insight catalog and template coder, which work offline."
+            "Model name for LLM-proposed insights and LLM-written stage code on an "
+            "OpenAI-compatible endpoint (default: the SELA_MODEL environment variable). The key "
+            "is read from the variable named by api_key_env and never stored. Empty (or no key "
+            "and no base_url) means the built-in insight catalog and template coder, offline."
         ),
     )
     base_url = Unicode(
@@ -90,6 +91,19 @@ class SelaApp(ExtensionApp):
             "Base URL of the OpenAI-compatible endpoint used with `model` (OpenAI, Azure, vLLM, "
             "Ollama, llama.cpp). Empty means the OPENAI_BASE_URL environment variable, if set."
         ),
+    )
+    api_key_env = Unicode(
+        "OPENAI_API_KEY",
+        config=True,
+        help=(
+            "Name of the environment variable that holds the LLM endpoint's API key (the key "
+            "itself is never configured, stored, logged or sent in a REST response)."
+        ),
+    )
+    token_budget = Int(
+        0,
+        config=True,
+        help="LLM tokens (prompt + completion) one run may use; 0 means no limit.",
     )
     kernel_keepalive_interval = Float(
         10.0,
@@ -134,6 +148,10 @@ class SelaApp(ExtensionApp):
                 "max_depth": self.default_max_depth,
                 "simulation_timeout": self.simulation_timeout,
                 "cell_timeout": self.cell_timeout,
+                "llm": self.model,
+                "llm_base_url": self.base_url,
+                "llm_key_env": self.api_key_env,
+                "token_budget": self.token_budget or None,
             },
             keepalive_interval=self.kernel_keepalive_interval,
             log=self.log,

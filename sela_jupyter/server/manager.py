@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..engine.api import parse_duration
 from ..engine.errors import RunNotFoundError, SelaInputError
+from ..engine.llm import llm_options
 from ..engine.search import Search, SearchOptions, create_run
 from ..engine.store import RunStore, validate_id
 
@@ -48,6 +49,7 @@ SUMMARY_KEYS = (
     "running",
     "best",
     "timings",
+    "tokens",
     "error",
 )
 
@@ -60,6 +62,9 @@ _OPTION_KEYS = {
     "cell_timeout",
     "simulation_timeout",
     "llm",
+    "insights",
+    "fallback",
+    "token_budget",
 }
 
 
@@ -166,12 +171,7 @@ class RunManager:
             raise SelaInputError(
                 f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(_OPTION_KEYS))}"
             )
-        llm = given.pop("llm", None)
-        if llm not in (None, "", "none", "off", "builtin"):
-            raise SelaInputError(
-                f"llm={llm!r}: this version proposes insights from the built-in catalog only; "
-                "leave out llm= (or use llm=builtin)"
-            )
+        llm = self._llm_options(given)
         budget = given.get("time_budget")
         budget = parse_duration(budget) if budget not in (None, "") else None
         rollouts = given.get("rollouts")
@@ -193,11 +193,37 @@ class RunManager:
                 simulation_timeout=float(
                     given.get("simulation_timeout", self.defaults.get("simulation_timeout", 300.0))
                 ),
+                **llm,
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, SelaInputError):
                 raise
             raise SelaInputError(f"bad option value: {exc}") from exc
+
+    def _llm_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The LLM fields of a run's options: the request's, else the server's model.
+
+        A model the request names must be usable (key or endpoint); the server's own default
+        model without a key quietly means the built-in catalog.
+        """
+        requested = given.pop("llm", None)
+        kwargs = {
+            "insights": given.pop("insights", None),
+            "fallback": given.pop("fallback", None),
+            "token_budget": given.pop("token_budget", self.defaults.get("token_budget")),
+            "base_url": self.defaults.get("llm_base_url") or None,
+            "api_key_env": self.defaults.get("llm_key_env") or None,
+        }
+        if requested not in (None, ""):
+            return llm_options(str(requested), **kwargs)
+        default = self.defaults.get("llm") or None
+        try:
+            return llm_options(default, **kwargs)
+        except SelaInputError:
+            if kwargs["insights"] in ("llm", "both"):
+                raise
+            self.log.warning("SelaApp.model=%s has no API key: using the built-in catalog", default)
+            return llm_options("off")
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, body: dict[str, Any]) -> str:
