@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-python test-js lint format bench clean
+.PHONY: install demo test test-python test-js ui-test lint format bench clean
 
 $(VENV)/.installed: pyproject.toml package.json
 	python3 -m venv $(VENV)
@@ -40,7 +40,14 @@ test-python: install
 test-js: install
 	$(BIN)/jlpm test
 
-test: install lint test-js test-python
+# galata UI tests in Debian's chromium against a real JupyterLab (a few minutes).
+ui-test: install
+	$(BIN)/jlpm build
+	$(BIN)/jupyter labextension develop --overwrite . >/dev/null
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	cd ui-tests && $(abspath $(BIN))/jlpm install && CI=1 $(abspath $(BIN))/jlpm test
+
+test: install lint test-js test-python ui-test
 	$(BIN)/jupyter labextension list 2>&1 | grep -q "sela-jupyter.*enabled.*OK"
 
 bench: install

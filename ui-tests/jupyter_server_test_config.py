@@ -13,3 +13,7 @@ configure_jupyter_server(c)
 
 # Tests and CI run as root in containers.
 c.ServerApp.allow_root = True
+
+# Small, quick searches: one simulation at a time, runs under the root's .sela/runs.
+c.SelaApp.default_parallel = 1
+c.SelaApp.max_concurrent_runs = 2
