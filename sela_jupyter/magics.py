@@ -627,15 +627,16 @@ class SelaMagics(Magics):
 
     def profile(self, frame: Any, target: str, fields: dict[str, Any]) -> str:
         """The compact profile shown before a run: shape, task, metric, columns with problems."""
-        from .engine.task import make_task, profile_frame, validate_frame
+        from .engine.task import prepare_data
 
-        labelled = validate_frame(frame, target)
-        task = make_task(
-            labelled, target, task_type=fields.get("task"), metric=fields.get("metric")
+        data = prepare_data(
+            frame,
+            target,
+            task_type=fields.get("task"),
+            metric=fields.get("metric"),
+            seed=int(fields.get("seed") or 0),
         )
-        profile = profile_frame(
-            labelled.reset_index(drop=True), task, dropped_target_rows=len(frame) - len(labelled)
-        )
+        profile, task = data.profile, data.task
         return f"{profile.summary()}\nmetric: {task.metric} ({task.direction})"
 
     def live_view(self, run_id: str) -> Any:

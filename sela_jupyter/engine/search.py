@@ -37,7 +37,7 @@ from .runner import (
     run_simulation,
 )
 from .store import RunStore, atomic_write_json, atomic_write_text
-from .task import DataProfile, Task, make_task, profile_frame, split_frame, validate_frame
+from .task import DataProfile, Task, prepare_data
 
 log = logging.getLogger(__name__)
 
@@ -133,28 +133,11 @@ def create_run(
 
     The caller's frame is never modified: everything downstream works on copies.
     """
-    labelled = validate_frame(frame, target)
-    if any(not isinstance(c, str) for c in frame.columns):
-        # Parquet and the generated code both want string column names: use str(name) throughout.
-        frame, labelled, target = (
-            frame.rename(columns=str),
-            labelled.rename(columns=str),
-            str(target),
-        )
-        if test is not None:
-            test = test.rename(columns=str)
-    if test is not None:
-        if not isinstance(test, pd.DataFrame):
-            raise SelaInputError(f"the test data must be a DataFrame, got {type(test).__name__}")
-        missing = [c for c in labelled.columns if c != target and c not in test.columns]
-        if missing:
-            raise SelaInputError(f"the test data lacks feature columns: {', '.join(missing[:10])}")
-    task = make_task(labelled, target, task_type=task_type, metric=metric, seed=options.seed)
-    labelled = labelled.reset_index(drop=True)
-    train, dev, held_out = split_frame(labelled, task, has_test=test is not None)
-    profile = profile_frame(
-        labelled, task, dropped_target_rows=len(frame) - len(labelled), train=train
+    data = prepare_data(
+        frame, target, test=test, task_type=task_type, metric=metric, seed=options.seed
     )
+    frame, test, task, profile = data.frame, data.test, data.task, data.profile
+    train, dev, held_out, target = data.train, data.dev, data.held_out, data.target
 
     run_id = store.new_run_id(name)
     run_dir = store.run_dir(run_id)

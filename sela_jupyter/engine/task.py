@@ -479,3 +479,53 @@ def _json_scalar(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+@dataclass
+class PreparedData:
+    """A frame checked and described for a run: the task, profile and seeded split."""
+
+    frame: pd.DataFrame  # as given (column names as strings)
+    target: str
+    task: Task
+    profile: DataProfile
+    train: pd.DataFrame
+    dev: pd.DataFrame
+    held_out: pd.DataFrame | None  # the 20% test split; None when a test frame was given
+    test: pd.DataFrame | None  # the separate test frame, if any
+
+
+def prepare_data(
+    frame: Any,
+    target: str,
+    *,
+    test: Any = None,
+    task_type: str | None = None,
+    metric: str | None = None,
+    seed: int = 0,
+) -> PreparedData:
+    """Validate, fix the task, split and profile, exactly as a run does (the caller's frames are
+    never modified). Raises :class:`SelaInputError` with one clear message on bad input."""
+    labelled = validate_frame(frame, target)
+    if test is not None and not isinstance(test, pd.DataFrame):
+        raise SelaInputError(f"the test data must be a DataFrame, got {type(test).__name__}")
+    if any(not isinstance(c, str) for c in frame.columns):
+        # Parquet and the generated code both want string column names: use str(name) throughout.
+        frame, labelled, target = (
+            frame.rename(columns=str),
+            labelled.rename(columns=str),
+            str(target),
+        )
+        if test is not None:
+            test = test.rename(columns=str)
+    if test is not None:
+        missing = [c for c in labelled.columns if c != target and c not in test.columns]
+        if missing:
+            raise SelaInputError(f"the test data lacks feature columns: {', '.join(missing[:10])}")
+    task = make_task(labelled, target, task_type=task_type, metric=metric, seed=seed)
+    labelled = labelled.reset_index(drop=True)
+    train, dev, held_out = split_frame(labelled, task, has_test=test is not None)
+    profile = profile_frame(
+        labelled, task, dropped_target_rows=len(frame) - len(labelled), train=train
+    )
+    return PreparedData(frame, target, task, profile, train, dev, held_out, test)
