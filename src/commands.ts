@@ -8,13 +8,18 @@ import {
 } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { INotebookTracker } from '@jupyterlab/notebook';
-import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+import { ITranslator } from '@jupyterlab/translation';
+import { CommandRegistry } from '@lumino/commands';
+import {
+  ReadonlyJSONObject,
+  ReadonlyPartialJSONObject
+} from '@lumino/coreutils';
 
 import { SelaAPI } from './api';
 import { CommandIDs } from './commandIds';
 import { insertCellsBelow } from './insert';
-import { SelaModel } from './model';
-import { IExportCell } from './tokens';
+import type { SelaModel } from './model';
+import type { IExportCell } from './tokens';
 
 export { CommandIDs };
 
@@ -42,16 +47,39 @@ export interface ICommandContext {
    * The sidebar's widget id.
    */
   sidebarId: string;
+  /**
+   * The application's translator, for labels, captions and messages.
+   */
+  translator: ITranslator;
 }
-
-const CATEGORY = 'SELA';
 
 /**
  * Register every `sela:` command and put it in the palette.
  */
 export function registerCommands(context: ICommandContext): void {
-  const { app, model, notebooks, palette } = context;
+  const { app, model, notebooks, palette, translator } = context;
   const { commands } = app;
+  const trans = translator.load('sela_jupyter');
+
+  // The arguments each command takes (`describedBy`); all are optional.
+  const runIdSchema = {
+    type: 'string',
+    description: trans.__("The run's id; the sidebar's selected run by default")
+  };
+  const nodeIdSchema = {
+    type: 'string',
+    description: trans.__(
+      "The node's id in the run; the sidebar's selected node by default"
+    )
+  };
+  const describeArgs = (
+    properties: ReadonlyJSONObject
+  ): Partial<CommandRegistry.Description> => ({
+    args: { type: 'object', properties }
+  });
+  const noArgs = describeArgs({});
+  const runArgs = describeArgs({ runId: runIdSchema });
+  const nodeArgs = describeArgs({ runId: runIdSchema, nodeId: nodeIdSchema });
 
   const runOf = (args: ReadonlyPartialJSONObject): string | null =>
     (args.runId as string | undefined) ?? model.selectedRunId;
@@ -79,56 +107,70 @@ export function registerCommands(context: ICommandContext): void {
     const panel = notebooks?.currentWidget;
     if (!panel) {
       throw new Error(
-        'Open a notebook and select the cell to insert below, then try again.'
+        trans.__(
+          'Open a notebook and select the cell to insert below, then try again.'
+        )
       );
     }
     app.shell.activateById(panel.id);
     insertCellsBelow(panel.content, cells);
   };
 
+  const noRunError = (): Error =>
+    new Error(trans.__('Start a search with %sela first.'));
+  const noNodeError = (): Error =>
+    new Error(trans.__('Select a node in the SELA sidebar first.'));
+
   commands.addCommand(CommandIDs.openSidebar, {
-    label: 'Open the SELA Sidebar',
-    caption: 'Show the SELA search panel',
+    label: trans.__('Open the SELA Sidebar'),
+    caption: trans.__('Show the SELA search panel'),
+    describedBy: noArgs,
     execute: () => app.shell.activateById(context.sidebarId)
   });
 
   commands.addCommand(CommandIDs.insertBestPipeline, {
-    label: 'Insert the Best SELA Pipeline',
-    caption:
-      "Insert the selected run's best pipeline below the active cell, one cell per stage",
+    label: trans.__('Insert the Best SELA Pipeline'),
+    caption: trans.__(
+      "Insert the selected run's best pipeline below the active cell, one cell per stage"
+    ),
+    describedBy: runArgs,
     isEnabled: hasRun,
-    execute: guarded('Cannot insert the pipeline', async args => {
+    execute: guarded(trans.__('Cannot insert the pipeline'), async args => {
       const runId = runOf(args);
       if (!runId) {
-        throw new Error('Start a search with %sela first.');
+        throw noRunError();
       }
       await insert((await SelaAPI.exportCells(runId, 'best')).cells);
     })
   });
 
   commands.addCommand(CommandIDs.insertNodePipeline, {
-    label: "Insert the Selected Node's Pipeline",
-    caption: "Insert the node's whole pipeline below the active cell",
+    label: trans.__("Insert the Selected Node's Pipeline"),
+    caption: trans.__("Insert the node's whole pipeline below the active cell"),
+    describedBy: nodeArgs,
     isEnabled: hasNode,
-    execute: guarded('Cannot insert the pipeline', async args => {
+    execute: guarded(trans.__('Cannot insert the pipeline'), async args => {
       const runId = runOf(args);
       const nodeId = nodeOf(args);
       if (!runId || !nodeId) {
-        throw new Error('Select a node in the SELA sidebar first.');
+        throw noNodeError();
       }
       await insert((await SelaAPI.exportCells(runId, nodeId)).cells);
     })
   });
 
   commands.addCommand(CommandIDs.insertNodeStage, {
-    label: "Insert the Selected Node's Stage",
-    caption: "Insert only the node's own stage cell below the active cell",
+    label: trans.__("Insert the Selected Node's Stage"),
+    caption: trans.__(
+      "Insert only the node's own stage cell below the active cell"
+    ),
+    describedBy: nodeArgs,
     isEnabled: hasNode,
-    execute: guarded('Cannot insert the stage', async args => {
+    execute: guarded(trans.__('Cannot insert the stage'), async args => {
       const runId = runOf(args);
       const nodeId = nodeOf(args);
       if (!runId || !nodeId) {
-        throw new Error('Select a node in the SELA sidebar first.');
+        throw noNodeError();
       }
       const exported = await SelaAPI.exportCells(runId, nodeId);
       const node =
@@ -137,28 +179,35 @@ export function registerCommands(context: ICommandContext): void {
         node?.stage ?? (await SelaAPI.getNode(runId, nodeId)).node.stage;
       const cells = exported.cells.filter(cell => cell.role === stage);
       if (cells.length === 0) {
-        throw new Error(`Node ${nodeId} has no ${stage} cell to insert.`);
+        throw new Error(
+          trans.__('Node %1 has no %2 cell to insert.', nodeId, stage)
+        );
       }
       await insert(cells);
     })
   });
 
   commands.addCommand(CommandIDs.openNodeNotebook, {
-    label: "Open the Selected Node's Notebook",
-    caption: 'Open the executed notebook of a simulation',
+    label: trans.__("Open the Selected Node's Notebook"),
+    caption: trans.__('Open the executed notebook of a simulation'),
+    describedBy: nodeArgs,
     isEnabled: hasNode,
-    execute: guarded('Cannot open the notebook', async args => {
+    execute: guarded(trans.__('Cannot open the notebook'), async args => {
       const runId = runOf(args);
       const nodeId = nodeOf(args);
       if (!runId || !nodeId) {
-        throw new Error('Select a node in the SELA sidebar first.');
+        throw noNodeError();
       }
       const detail = await SelaAPI.getNode(runId, nodeId);
       if (!detail.notebook_path) {
         throw new Error(
-          `The notebook of ${nodeId} is not under the server's root directory: ${
-            detail.notebook ?? 'not written yet'
-          }`
+          detail.notebook
+            ? trans.__(
+                "The notebook of %1 is not under the server's root directory: %2",
+                nodeId,
+                detail.notebook
+              )
+            : trans.__('The notebook of %1 is not written yet.', nodeId)
         );
       }
       await commands.execute('docmanager:open', {
@@ -168,14 +217,22 @@ export function registerCommands(context: ICommandContext): void {
   });
 
   commands.addCommand(CommandIDs.exportRun, {
-    label: 'Export the SELA Pipeline as a Notebook',
-    caption:
-      "Save the best (or selected) node's pipeline as a new .ipynb next to the current notebook and open it",
+    label: trans.__('Export the SELA Pipeline as a Notebook'),
+    caption: trans.__(
+      "Save the best (or selected) node's pipeline as a new .ipynb next to the current notebook and open it"
+    ),
+    describedBy: describeArgs({
+      runId: runIdSchema,
+      nodeId: {
+        type: 'string',
+        description: trans.__("The node's id in the run; the best by default")
+      }
+    }),
     isEnabled: hasRun,
-    execute: guarded('Cannot export the pipeline', async args => {
+    execute: guarded(trans.__('Cannot export the pipeline'), async args => {
       const runId = runOf(args);
       if (!runId) {
-        throw new Error('Start a search with %sela first.');
+        throw noRunError();
       }
       const nodeId = (args.nodeId as string | undefined) ?? 'best';
       const content = await SelaAPI.exportNotebook(runId, nodeId);
@@ -192,10 +249,11 @@ export function registerCommands(context: ICommandContext): void {
   });
 
   commands.addCommand(CommandIDs.stopRun, {
-    label: 'Stop the SELA Search',
-    caption: 'Stop the selected run (it stays resumable)',
+    label: trans.__('Stop the SELA Search'),
+    caption: trans.__('Stop the selected run (it stays resumable)'),
+    describedBy: runArgs,
     isEnabled: hasRun,
-    execute: guarded('Cannot stop the run', async args => {
+    execute: guarded(trans.__('Cannot stop the run'), async args => {
       const runId = runOf(args);
       if (runId) {
         const run = await SelaAPI.stopRun(runId);
@@ -205,10 +263,11 @@ export function registerCommands(context: ICommandContext): void {
   });
 
   commands.addCommand(CommandIDs.resumeRun, {
-    label: 'Resume the SELA Search',
-    caption: 'Continue a stopped or interrupted run',
+    label: trans.__('Resume the SELA Search'),
+    caption: trans.__('Continue a stopped or interrupted run'),
+    describedBy: runArgs,
     isEnabled: hasRun,
-    execute: guarded('Cannot resume the run', async args => {
+    execute: guarded(trans.__('Cannot resume the run'), async args => {
       const runId = runOf(args);
       if (runId) {
         model.applyRun(await SelaAPI.resumeRun(runId));
@@ -217,18 +276,25 @@ export function registerCommands(context: ICommandContext): void {
   });
 
   commands.addCommand(CommandIDs.deleteRun, {
-    label: 'Delete the SELA Run…',
-    caption: 'Stop the run if it searches and delete its directory',
+    label: trans.__('Delete the SELA Run…'),
+    caption: trans.__('Stop the run if it searches and delete its directory'),
+    describedBy: runArgs,
     isEnabled: hasRun,
-    execute: guarded('Cannot delete the run', async args => {
+    execute: guarded(trans.__('Cannot delete the run'), async args => {
       const runId = runOf(args);
       if (!runId) {
         return;
       }
       const answer = await showDialog({
-        title: 'Delete this run?',
-        body: `Run ${runId}, its tree and every simulation's notebook will be deleted. This cannot be undone.`,
-        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+        title: trans.__('Delete this run?'),
+        body: trans.__(
+          "Run %1, its tree and every simulation's notebook will be deleted. This cannot be undone.",
+          runId
+        ),
+        buttons: [
+          Dialog.cancelButton(),
+          Dialog.warnButton({ label: trans.__('Delete') })
+        ]
       });
       if (!answer.button.accept) {
         return;
@@ -239,22 +305,31 @@ export function registerCommands(context: ICommandContext): void {
   });
 
   commands.addCommand(CommandIDs.addInsight, {
-    label: 'Add an Insight Under the Selected Node…',
-    caption:
-      'Write an idea for the next stage; the search simulates it as a new child',
+    label: trans.__('Add an Insight Under the Selected Node…'),
+    caption: trans.__(
+      'Write an idea for the next stage; the search simulates it as a new child'
+    ),
+    describedBy: describeArgs({
+      runId: runIdSchema,
+      nodeId: nodeIdSchema,
+      text: {
+        type: 'string',
+        description: trans.__('The insight; asked for in a dialog without it')
+      }
+    }),
     isEnabled: hasNode,
-    execute: guarded('Cannot add the insight', async args => {
+    execute: guarded(trans.__('Cannot add the insight'), async args => {
       const runId = runOf(args);
       const nodeId = nodeOf(args);
       if (!runId || !nodeId) {
-        throw new Error('Select a node in the SELA sidebar first.');
+        throw noNodeError();
       }
       let text = args.text as string | undefined;
       if (text === undefined) {
         const answer = await InputDialog.getText({
-          title: `Add an insight under ${nodeId}`,
-          label: 'An idea for the next stage, in plain words',
-          placeholder: 'e.g. log-transform the lot size'
+          title: trans.__('Add an insight under %1', nodeId),
+          label: trans.__('An idea for the next stage, in plain words'),
+          placeholder: trans.__('e.g. log-transform the lot size')
         });
         if (!answer.button.accept || !answer.value?.trim()) {
           return;
@@ -267,10 +342,11 @@ export function registerCommands(context: ICommandContext): void {
   });
 
   commands.addCommand(CommandIDs.pruneNode, {
-    label: 'Prune the Selected Subtree',
-    caption: "Exclude the node's subtree from the search",
+    label: trans.__('Prune the Selected Subtree'),
+    caption: trans.__("Exclude the node's subtree from the search"),
+    describedBy: nodeArgs,
     isEnabled: hasNode,
-    execute: guarded('Cannot prune the node', async args => {
+    execute: guarded(trans.__('Cannot prune the node'), async args => {
       const runId = runOf(args);
       const nodeId = nodeOf(args);
       if (runId && nodeId) {
@@ -283,10 +359,11 @@ export function registerCommands(context: ICommandContext): void {
   });
 
   commands.addCommand(CommandIDs.pinNode, {
-    label: 'Pin the Selected Node (Expand Next)',
-    caption: 'Simulate or expand the node next',
+    label: trans.__('Pin the Selected Node (Expand Next)'),
+    caption: trans.__('Simulate or expand the node next'),
+    describedBy: nodeArgs,
     isEnabled: hasNode,
-    execute: guarded('Cannot pin the node', async args => {
+    execute: guarded(trans.__('Cannot pin the node'), async args => {
       const runId = runOf(args);
       const nodeId = nodeOf(args);
       if (runId && nodeId) {
@@ -300,7 +377,7 @@ export function registerCommands(context: ICommandContext): void {
 
   if (palette) {
     for (const command of Object.values(CommandIDs)) {
-      palette.addItem({ command, category: CATEGORY });
+      palette.addItem({ command, category: trans.__('SELA') });
     }
   }
 }

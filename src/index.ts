@@ -10,8 +10,11 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { Event } from '@jupyterlab/services';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- activation registers every command at once, for the palette and the sidebar's buttons
 import { registerCommands } from './commands';
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- activation needs the model at once: ISelaSidebar provides it and the events plugin feeds it from the start
 import { SelaModel } from './model';
 import { SelaPanel } from './sidebar';
 import { EVENT_SCHEMA_ID, ISelaEvent, ISelaSidebar } from './tokens';
@@ -25,14 +28,20 @@ const sidebarPlugin: JupyterFrontEndPlugin<ISelaSidebar> = {
     'The SELA panel in the left sidebar: runs, search tree, node detail.',
   autoStart: true,
   provides: ISelaSidebar,
-  optional: [ILayoutRestorer, IEditorLanguageRegistry],
+  optional: [ILayoutRestorer, IEditorLanguageRegistry, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
-    languages: IEditorLanguageRegistry | null
+    languages: IEditorLanguageRegistry | null,
+    translator: ITranslator | null
   ): ISelaSidebar => {
     const model = new SelaModel();
-    const panel = new SelaPanel({ model, commands: app.commands, languages });
+    const panel = new SelaPanel({
+      model,
+      commands: app.commands,
+      languages,
+      translator: translator ?? nullTranslator
+    });
     app.shell.add(panel, 'left', { rank: 850 });
     restorer?.add(panel, panel.id);
     void app.restored.then(() => model.refreshRuns());
@@ -69,19 +78,21 @@ const commandsPlugin: JupyterFrontEndPlugin<void> = {
     'SELA commands: insert pipelines, export, stop/resume/delete, steer.',
   autoStart: true,
   requires: [ISelaSidebar],
-  optional: [INotebookTracker, ICommandPalette],
+  optional: [INotebookTracker, ICommandPalette, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     sidebar: ISelaSidebar,
     notebooks: INotebookTracker | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
   ): void => {
     registerCommands({
       app,
       model: sidebar.model,
       notebooks,
       palette,
-      sidebarId: sidebar.id
+      sidebarId: sidebar.id,
+      translator: translator ?? nullTranslator
     });
   }
 };

@@ -1,11 +1,21 @@
-import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
+import type { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
+import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget } from '@jupyterlab/ui-components';
-import { CommandRegistry } from '@lumino/commands';
+import type { CommandRegistry } from '@lumino/commands';
 import React from 'react';
 
-import { SelaSidebar } from './components/SelaSidebar';
 import { selaIcon } from './icons';
-import { SelaModel } from './model';
+import type { SelaModel } from './model';
+import { loadTranslation, TranslationContext } from './translation';
+
+/**
+ * The sidebar's components, loaded when the panel first renders rather than
+ * while the application starts.
+ */
+const SelaSidebar = React.lazy(async () => {
+  const { SelaSidebar } = await import('./components/SelaSidebar');
+  return { default: SelaSidebar };
+});
 
 /**
  * The SELA panel of the left sidebar: a ReactWidget over a {@link SelaModel}.
@@ -17,9 +27,10 @@ export class SelaPanel extends ReactWidget {
     this.model = options.model;
     this._commands = options.commands;
     this._languages = options.languages ?? null;
+    this._trans = loadTranslation(options.translator);
     this.id = 'sela-jupyter-sidebar';
     this.title.icon = selaIcon;
-    this.title.caption = 'SELA pipeline search';
+    this.title.caption = this._trans.__('SELA pipeline search');
     this.title.label = '';
     this.addClass('jp-Sela-Panel');
   }
@@ -30,14 +41,25 @@ export class SelaPanel extends ReactWidget {
   readonly model: SelaModel;
 
   protected render(): JSX.Element {
+    const trans = this._trans;
     return (
-      <SelaSidebar
-        model={this.model}
-        languages={this._languages}
-        execute={(command, args) => {
-          void this._commands.execute(command, args ?? {});
-        }}
-      />
+      <TranslationContext.Provider value={trans}>
+        <React.Suspense
+          fallback={
+            <div className="jp-Sela-Loading" role="status">
+              {trans.__('Loading…')}
+            </div>
+          }
+        >
+          <SelaSidebar
+            model={this.model}
+            languages={this._languages}
+            execute={(command, args) => {
+              void this._commands.execute(command, args ?? {});
+            }}
+          />
+        </React.Suspense>
+      </TranslationContext.Provider>
     );
   }
 
@@ -48,6 +70,7 @@ export class SelaPanel extends ReactWidget {
 
   private _commands: CommandRegistry;
   private _languages: IEditorLanguageRegistry | null;
+  private _trans: TranslationBundle;
 }
 
 /**
@@ -70,5 +93,9 @@ export namespace SelaPanel {
      * For highlighting code.
      */
     languages?: IEditorLanguageRegistry | null;
+    /**
+     * The application's translator; English without one.
+     */
+    translator?: ITranslator | null;
   }
 }

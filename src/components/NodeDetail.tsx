@@ -5,6 +5,7 @@ import { CommandIDs } from '../commandIds';
 import { formatDuration, formatScore } from '../format';
 import { LoadState } from '../model';
 import { INodeDetail, ITreeNode, STAGES } from '../tokens';
+import { useTranslation } from '../translation';
 import { CodeBlock } from './CodeBlock';
 
 /**
@@ -47,6 +48,7 @@ export interface INodeDetailProps {
  */
 export function NodeDetail(props: INodeDetailProps): JSX.Element {
   const { node, detail, state, isBest, execute } = props;
+  const trans = useTranslation();
   const done = node.status === 'done';
   const isRoot = node.parent === null;
   const stages = detail?.code
@@ -55,39 +57,58 @@ export function NodeDetail(props: INodeDetailProps): JSX.Element {
   const timings = detail?.timings ?? node.timings ?? {};
   const tokens = detail?.tokens;
   return (
-    <section className="jp-Sela-Detail" aria-label={`Node ${node.id}`}>
+    <section
+      className="jp-Sela-Detail"
+      aria-label={trans.__('Node %1', node.id)}
+    >
       <header className="jp-Sela-DetailHeader">
         <span className={`jp-Sela-Status jp-mod-${node.status}`} />
         <strong>
           {node.id} · {node.stage}
         </strong>
-        {isBest && <span className="jp-Sela-Badge jp-mod-best">best</span>}
-        {node.pruned && <span className="jp-Sela-Badge">pruned</span>}
-        {node.pinned && <span className="jp-Sela-Badge">pinned</span>}
+        {isBest && (
+          <span className="jp-Sela-Badge jp-mod-best">{trans.__('best')}</span>
+        )}
+        {node.pruned && (
+          <span className="jp-Sela-Badge">{trans.__('pruned')}</span>
+        )}
+        {node.pinned && (
+          <span className="jp-Sela-Badge">{trans.__('pinned')}</span>
+        )}
         <span className="jp-Sela-DetailScore">
-          dev {formatScore(node.dev_score)}
+          {trans.__('dev %1', formatScore(node.dev_score))}
           {node.test_score !== undefined && node.test_score !== null
-            ? ` · test ${formatScore(node.test_score)}`
-            : ''}{' '}
-          · {node.visits} visits · {node.status}
+            ? ` · ${trans.__('test %1', formatScore(node.test_score))}`
+            : ''}
+          {' · '}
+          {trans._n('%1 visit', '%1 visits', node.visits)}
+          {' · '}
+          {node.status}
         </span>
       </header>
-      <div className="jp-Sela-Actions" role="toolbar" aria-label="Node actions">
+      <div
+        className="jp-Sela-Actions"
+        role="toolbar"
+        aria-label={trans.__('Node actions')}
+      >
         <button
           className="jp-Button jp-mod-styled jp-mod-accept"
           disabled={!done}
           onClick={() => execute(CommandIDs.insertNodePipeline)}
-          title="Insert this node's pipeline below the active cell"
+          title={trans.__("Insert this node's pipeline below the active cell")}
         >
-          Insert pipeline
+          {trans.__('Insert pipeline')}
         </button>
         <button
           className="jp-Button jp-mod-styled"
           disabled={!done || isRoot}
           onClick={() => execute(CommandIDs.insertNodeStage)}
-          title={`Insert only the ${node.stage} cell below the active cell`}
+          title={trans.__(
+            'Insert only the %1 cell below the active cell',
+            node.stage
+          )}
         >
-          Insert this stage
+          {trans.__('Insert this stage')}
         </button>
         <button
           className="jp-Button jp-mod-styled"
@@ -95,55 +116,65 @@ export function NodeDetail(props: INodeDetailProps): JSX.Element {
           onClick={() => execute(CommandIDs.openNodeNotebook)}
           title={
             detail?.notebook_path
-              ? 'Open the executed notebook of this simulation'
-              : 'The notebook is outside the server root or not written yet'
+              ? trans.__('Open the executed notebook of this simulation')
+              : trans.__(
+                  'The notebook is outside the server root or not written yet'
+                )
           }
         >
-          Open notebook
+          {trans.__('Open notebook')}
         </button>
       </div>
-      <div className="jp-Sela-Actions" role="toolbar" aria-label="Steering">
+      <div
+        className="jp-Sela-Actions"
+        role="toolbar"
+        aria-label={trans.__('Steering')}
+      >
         <button
           className="jp-Button jp-mod-styled"
           disabled={node.pruned || node.depth >= STAGES.length}
           onClick={() => execute(CommandIDs.addInsight)}
-          title="Write an insight for the next stage under this node"
+          title={trans.__(
+            'Write an insight for the next stage under this node'
+          )}
         >
-          Add insight
+          {trans.__('Add insight')}
         </button>
         <button
           className="jp-Button jp-mod-styled jp-mod-warn"
           disabled={node.pruned || isRoot}
           onClick={() => execute(CommandIDs.pruneNode)}
-          title="Exclude this subtree from the search"
+          title={trans.__('Exclude this subtree from the search')}
         >
-          Prune
+          {trans.__('Prune')}
         </button>
         <button
           className="jp-Button jp-mod-styled"
           disabled={node.pruned || node.pinned}
           onClick={() => execute(CommandIDs.pinNode)}
-          title="Simulate or expand this node next"
+          title={trans.__('Simulate or expand this node next')}
         >
-          Pin
+          {trans.__('Pin')}
         </button>
       </div>
       {state === 'loading' && !detail && (
         <div className="jp-Sela-Loading" role="status">
-          Loading node {node.id}…
+          {trans.__('Loading node %1…', node.id)}
         </div>
       )}
       {state === 'error' && (
         <div className="jp-Sela-Error" role="alert">
-          Could not load node {node.id}: {props.error}
+          {trans.__('Could not load node %1: %2', node.id, props.error ?? '')}
         </div>
       )}
       {detail && (
         <>
-          <h4 className="jp-Sela-SectionTitle">Insights on the path</h4>
+          <h4 className="jp-Sela-SectionTitle">
+            {trans.__('Insights on the path')}
+          </h4>
           {detail.path.length === 0 ? (
             <p className="jp-Sela-Muted">
-              The root: the baseline pipeline with default stages.
+              {trans.__('The root: the baseline pipeline with default stages.')}
             </p>
           ) : (
             <ol className="jp-Sela-Path">
@@ -152,7 +183,7 @@ export function NodeDetail(props: INodeDetailProps): JSX.Element {
                   <span className="jp-Sela-Stage">{step.stage}</span>{' '}
                   {step.insight?.text ?? ''}
                   {step.insight?.source === 'user' && (
-                    <span className="jp-Sela-Badge">yours</span>
+                    <span className="jp-Sela-Badge">{trans.__('yours')}</span>
                   )}
                 </li>
               ))}
@@ -160,7 +191,7 @@ export function NodeDetail(props: INodeDetailProps): JSX.Element {
           )}
           {(detail.error || node.error) && (
             <>
-              <h4 className="jp-Sela-SectionTitle">Error</h4>
+              <h4 className="jp-Sela-SectionTitle">{trans.__('Error')}</h4>
               <pre className="jp-Sela-Output jp-mod-error" role="alert">
                 {detail.error ?? node.error}
                 {detail.traceback ? `\n\n${detail.traceback}` : ''}
@@ -170,25 +201,29 @@ export function NodeDetail(props: INodeDetailProps): JSX.Element {
           {stages.map(stage => (
             <details key={stage} className="jp-Sela-StageCode" open>
               <summary>
-                {stage} code
-                {detail.path.some(p => p.stage === stage) ? '' : ' (default)'}
+                {detail.path.some(p => p.stage === stage)
+                  ? trans.__('%1 code', stage)
+                  : trans.__('%1 code (default)', stage)}
               </summary>
               <CodeBlock
                 code={detail.code![stage]}
                 languages={props.languages}
-                label={`${stage} code`}
+                label={trans.__('%1 code', stage)}
               />
             </details>
           ))}
           {detail.output_tail && (
             <>
-              <h4 className="jp-Sela-SectionTitle">Output</h4>
-              <pre className="jp-Sela-Output" aria-label="Output tail">
+              <h4 className="jp-Sela-SectionTitle">{trans.__('Output')}</h4>
+              <pre
+                className="jp-Sela-Output"
+                aria-label={trans.__('Output tail')}
+              >
                 {detail.output_tail}
               </pre>
             </>
           )}
-          <h4 className="jp-Sela-SectionTitle">Timings</h4>
+          <h4 className="jp-Sela-SectionTitle">{trans.__('Timings')}</h4>
           <dl className="jp-Sela-Facts">
             {Object.entries(timings)
               .filter(([key]) => key !== 'started' && key !== 'finished')
@@ -200,11 +235,16 @@ export function NodeDetail(props: INodeDetailProps): JSX.Element {
               ))}
             {tokens && (tokens.prompt ?? 0) + (tokens.completion ?? 0) > 0 && (
               <>
-                <dt>LLM tokens</dt>
+                <dt>{trans.__('LLM tokens')}</dt>
                 <dd>
-                  {tokens.prompt ?? 0} prompt + {tokens.completion ?? 0}{' '}
-                  completion
-                  {tokens.calls ? ` (${tokens.calls} calls)` : ''}
+                  {trans.__(
+                    '%1 prompt + %2 completion',
+                    tokens.prompt ?? 0,
+                    tokens.completion ?? 0
+                  )}
+                  {tokens.calls
+                    ? ` (${trans._n('%1 call', '%1 calls', tokens.calls)})`
+                    : ''}
                 </dd>
               </>
             )}

@@ -1,21 +1,26 @@
+import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
 import { formatDuration, formatScore } from '../format';
 import { IRunSummary } from '../tokens';
+import { useTranslation } from '../translation';
 
 /**
  * What the run list shows of a run's data set.
  */
-export function datasetLabel(run: IRunSummary): string {
+export function datasetLabel(
+  run: IRunSummary,
+  trans: TranslationBundle
+): string {
   if (run.name) {
     return run.name;
   }
   const rows = run.data?.rows;
   if (rows) {
     const total = Object.values(rows).reduce((a, b) => a + b, 0);
-    return `${total} rows`;
+    return trans._n('%1 row', '%1 rows', total);
   }
-  return run.source ? `${run.source} data` : 'data';
+  return run.source ? trans.__('%1 data', run.source) : trans.__('data');
 }
 
 /**
@@ -65,8 +70,13 @@ export interface IRunListProps {
  * simulations done / planned and elapsed time.
  */
 export function RunList(props: IRunListProps): JSX.Element {
+  const trans = useTranslation();
   return (
-    <ul className="jp-Sela-RunList" role="listbox" aria-label="SELA runs">
+    <ul
+      className="jp-Sela-RunList"
+      role="listbox"
+      aria-label={trans.__('SELA runs')}
+    >
       {props.runs.map(run => {
         const selected = run.id === props.selected;
         return (
@@ -74,7 +84,7 @@ export function RunList(props: IRunListProps): JSX.Element {
             key={run.id}
             role="option"
             aria-selected={selected}
-            aria-label={`Run ${run.id}`}
+            aria-label={trans.__('Run %1', run.id)}
             data-run-id={run.id}
             className={`jp-Sela-RunItem${selected ? ' jp-mod-selected' : ''}`}
             onClick={() => props.onSelect(run.id)}
@@ -83,20 +93,23 @@ export function RunList(props: IRunListProps): JSX.Element {
             <span className={`jp-Sela-RunStatus jp-mod-${run.status}`}>
               {run.status}
             </span>
-            <span className="jp-Sela-RunName">{datasetLabel(run)}</span>
+            <span className="jp-Sela-RunName">{datasetLabel(run, trans)}</span>
             <span className="jp-Sela-RunMeta">
               {run.task?.target ?? '?'} · {run.task?.metric ?? '?'}
             </span>
-            <span className="jp-Sela-RunBest" title="best dev score">
+            <span
+              className="jp-Sela-RunBest"
+              title={trans.__('best dev score')}
+            >
               {formatScore(run.best?.dev_score)}
             </span>
             <span
               className="jp-Sela-RunProgress"
-              title="simulations done/planned"
+              title={trans.__('simulations done/planned')}
             >
               {progressLabel(run)}
             </span>
-            <span className="jp-Sela-RunElapsed" title="elapsed">
+            <span className="jp-Sela-RunElapsed" title={trans.__('elapsed')}>
               {formatDuration(elapsedSeconds(run, props.now))}
             </span>
           </li>

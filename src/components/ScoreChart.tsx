@@ -2,6 +2,7 @@ import React from 'react';
 
 import { formatScore } from '../format';
 import { IScorePoint } from '../model';
+import { useTranslation } from '../translation';
 
 /**
  * Props of {@link ScoreChart}.
@@ -33,13 +34,14 @@ export const ScoreChart = React.memo(function ScoreChart(
   props: IScoreChartProps
 ): JSX.Element {
   const { points, minimize, metric } = props;
+  const trans = useTranslation();
   const scores = points
     .map(p => p.score)
     .filter((s): s is number => s !== null);
   if (points.length === 0) {
     return (
       <div className="jp-Sela-Chart jp-Sela-Chart-empty">
-        The score chart appears after the first simulation.
+        {trans.__('The score chart appears after the first simulation.')}
       </div>
     );
   }
@@ -68,13 +70,20 @@ export const ScoreChart = React.memo(function ScoreChart(
       : `M${x(i).toFixed(1)},${y(p.best).toFixed(1)}`;
   });
   const last = points[n - 1];
+  const metricName = metric ?? trans.__('score');
   return (
     <figure className="jp-Sela-Chart">
       <svg
         viewBox={`0 0 ${WIDTH} ${HEIGHT}`}
         preserveAspectRatio="none"
         role="img"
-        aria-label={`Dev ${metric ?? 'score'} of ${n} simulations; best ${formatScore(last.best)}`}
+        aria-label={trans._n(
+          'Dev %2 of %1 simulation; best %3',
+          'Dev %2 of %1 simulations; best %3',
+          n,
+          metricName,
+          formatScore(last.best)
+        )}
       >
         <line
           className="jp-Sela-Chart-axis"
@@ -87,7 +96,7 @@ export const ScoreChart = React.memo(function ScoreChart(
         {points.map((p, i) =>
           p.score === null ? (
             <g key={p.node} className="jp-Sela-Chart-failed">
-              <title>{`${p.node}: failed`}</title>
+              <title>{trans.__('%1: failed', p.node)}</title>
               <path d={`M${x(i) - 2},${HEIGHT - PAD - 2} l4,4 m0,-4 l-4,4`} />
             </g>
           ) : (
@@ -104,8 +113,17 @@ export const ScoreChart = React.memo(function ScoreChart(
         )}
       </svg>
       <figcaption>
-        dev {metric ?? 'score'} per simulation ({minimize ? 'lower' : 'higher'}{' '}
-        is better, drawn up); line: best so far {formatScore(last.best)}
+        {minimize
+          ? trans.__(
+              'dev %1 per simulation (lower is better, drawn up); line: best so far %2',
+              metricName,
+              formatScore(last.best)
+            )
+          : trans.__(
+              'dev %1 per simulation (higher is better, drawn up); line: best so far %2',
+              metricName,
+              formatScore(last.best)
+            )}
       </figcaption>
     </figure>
   );

@@ -6,6 +6,7 @@ import { CommandIDs } from '../commandIds';
 import { formatDuration, formatScore } from '../format';
 import { SelaModel } from '../model';
 import { IRunSummary } from '../tokens';
+import { useTranslation } from '../translation';
 import { NodeDetail } from './NodeDetail';
 import {
   datasetLabel,
@@ -33,6 +34,11 @@ export interface ISelaSidebarProps {
    */
   languages?: IEditorLanguageRegistry | null;
 }
+
+/**
+ * What to run in a notebook to start a search (code, not prose).
+ */
+const QUICKSTART = '%load_ext sela_jupyter\n%sela df target=price';
 
 /**
  * Re-render on every model change; returns the model's version.
@@ -70,6 +76,7 @@ function useClock(on: boolean): number {
  */
 export function SelaSidebar(props: ISelaSidebarProps): JSX.Element {
   const { model, execute } = props;
+  const trans = useTranslation();
   useModel(model);
   const runs = model.runs;
   const run = model.selectedRun;
@@ -88,35 +95,38 @@ export function SelaSidebar(props: ISelaSidebarProps): JSX.Element {
   if (model.runsState === 'error' && runs.length === 0) {
     body = (
       <div className="jp-Sela-Error" role="alert">
-        <p>Could not list SELA runs: {model.error}</p>
+        <p>{trans.__('Could not list SELA runs: %1', model.error ?? '')}</p>
         <p className="jp-Sela-Muted">
-          Is the <code>sela_jupyter</code> server extension enabled? Check{' '}
-          <code>jupyter server extension list</code>.
+          {trans.__(
+            'Is the %1 server extension enabled? Check %2.',
+            'sela_jupyter',
+            'jupyter server extension list'
+          )}
         </p>
         <button
           className="jp-Button jp-mod-styled"
           onClick={() => void model.refreshRuns()}
         >
-          Retry
+          {trans.__('Retry')}
         </button>
       </div>
     );
   } else if (model.runsState !== 'ready' && runs.length === 0) {
     body = (
       <div className="jp-Sela-Loading" role="status">
-        Loading runs…
+        {trans.__('Loading runs…')}
       </div>
     );
   } else if (runs.length === 0) {
     body = (
       <div className="jp-Sela-Empty">
-        <p>No search yet.</p>
-        <p className="jp-Sela-Muted">In a notebook, run:</p>
-        <pre className="jp-Sela-Code">
-          %load_ext sela_jupyter{'\n'}%sela df target=price
-        </pre>
+        <p>{trans.__('No search yet.')}</p>
+        <p className="jp-Sela-Muted">{trans.__('In a notebook, run:')}</p>
+        <pre className="jp-Sela-Code">{QUICKSTART}</pre>
         <p className="jp-Sela-Muted">
-          The run appears here and its tree grows as simulations finish.
+          {trans.__(
+            'The run appears here and its tree grows as simulations finish.'
+          )}
         </p>
       </div>
     );
@@ -146,11 +156,11 @@ export function SelaSidebar(props: ISelaSidebarProps): JSX.Element {
   return (
     <div className="jp-Sela-Sidebar">
       <header className="jp-Sela-Header">
-        <h2>SELA search</h2>
+        <h2>{trans.__('SELA search')}</h2>
         <button
           className="jp-Sela-IconButton"
-          title="Reload runs"
-          aria-label="Reload runs"
+          title={trans.__('Reload runs')}
+          aria-label={trans.__('Reload runs')}
           onClick={() => {
             void model.refreshRuns().then(() => model.reloadRun());
           }}
@@ -180,6 +190,7 @@ interface IRunViewProps {
  */
 function RunView(props: IRunViewProps): JSX.Element {
   const { model, run, execute } = props;
+  const trans = useTranslation();
   const tree = model.tree;
   const searching = run.active && run.status === 'running';
   const hasBest = !!run.best?.node;
@@ -190,35 +201,36 @@ function RunView(props: IRunViewProps): JSX.Element {
   const bestId = tree?.best()?.id ?? run.best?.node ?? null;
 
   return (
-    <section className="jp-Sela-Run" aria-label={`Run ${run.id}`}>
+    <section className="jp-Sela-Run" aria-label={trans.__('Run %1', run.id)}>
       <header className="jp-Sela-RunHeader">
         <div className="jp-Sela-RunTitle" title={run.id}>
           <span className={`jp-Sela-RunStatus jp-mod-${run.status}`}>
             {run.status}
           </span>{' '}
-          {datasetLabel(run)} → {run.task?.target ?? '?'}
+          {datasetLabel(run, trans)} → {run.task?.target ?? '?'}
         </div>
         <dl className="jp-Sela-Facts">
-          <dt>metric</dt>
+          <dt>{trans.__('metric')}</dt>
           <dd>
-            {run.task?.metric ?? '?'} (
-            {run.task?.direction === 'minimize' ? 'lower' : 'higher'} is better)
+            {run.task?.direction === 'minimize'
+              ? trans.__('%1 (lower is better)', run.task?.metric ?? '?')
+              : trans.__('%1 (higher is better)', run.task?.metric ?? '?')}
           </dd>
-          <dt>best dev</dt>
+          <dt>{trans.__('best dev')}</dt>
           <dd className="jp-Sela-RunBestScore">
             {formatScore(run.best?.dev_score)}
             {run.best?.node ? ` (${run.best.node})` : ''}
           </dd>
-          <dt>simulations</dt>
-          <dd aria-label="simulations done of planned">
+          <dt>{trans.__('simulations')}</dt>
+          <dd aria-label={trans.__('simulations done of planned')}>
             {progressLabel(run)}
-            {run.running ? ` · ${run.running} running` : ''}
+            {run.running ? ` · ${trans.__('%1 running', run.running)}` : ''}
           </dd>
-          <dt>elapsed</dt>
+          <dt>{trans.__('elapsed')}</dt>
           <dd>{formatDuration(elapsedSeconds(run, props.now))}</dd>
           {run.error && (
             <>
-              <dt>error</dt>
+              <dt>{trans.__('error')}</dt>
               <dd className="jp-Sela-ErrorText">{run.error}</dd>
             </>
           )}
@@ -226,65 +238,67 @@ function RunView(props: IRunViewProps): JSX.Element {
         <div
           className="jp-Sela-Actions"
           role="toolbar"
-          aria-label="Run actions"
+          aria-label={trans.__('Run actions')}
         >
           <button
             className="jp-Button jp-mod-styled jp-mod-accept"
             disabled={!hasBest}
-            title="Insert the best pipeline below the active cell"
+            title={trans.__('Insert the best pipeline below the active cell')}
             onClick={() => onRun(CommandIDs.insertBestPipeline)}
           >
-            Insert best pipeline
+            {trans.__('Insert best pipeline')}
           </button>
           <button
             className="jp-Button jp-mod-styled"
             disabled={!hasBest}
-            title="Export the best pipeline as a notebook next to your files"
+            title={trans.__(
+              'Export the best pipeline as a notebook next to your files'
+            )}
             onClick={() => onRun(CommandIDs.exportRun)}
           >
-            Export .ipynb
+            {trans.__('Export .ipynb')}
           </button>
           {searching ? (
             <button
               className="jp-Button jp-mod-styled jp-mod-warn"
-              title="Stop the search (it stays resumable)"
+              title={trans.__('Stop the search (it stays resumable)')}
               onClick={() => onRun(CommandIDs.stopRun)}
             >
-              Stop
+              {trans.__('Stop')}
             </button>
           ) : (
             <button
               className="jp-Button jp-mod-styled"
               disabled={run.status === 'finished' || !!run.active}
-              title="Continue a stopped or interrupted search"
+              title={trans.__('Continue a stopped or interrupted search')}
               onClick={() => onRun(CommandIDs.resumeRun)}
             >
-              Resume
+              {trans.__('Resume')}
             </button>
           )}
           <button
             className="jp-Button jp-mod-styled jp-mod-reject"
-            title="Delete the run and its directory"
+            title={trans.__('Delete the run and its directory')}
             onClick={() => onRun(CommandIDs.deleteRun)}
           >
-            Delete
+            {trans.__('Delete')}
           </button>
         </div>
       </header>
       {model.runState === 'error' && (
         <div className="jp-Sela-Error" role="alert">
-          Could not load the run: {model.error}{' '}
+          {trans.__('Could not load the run: %1', model.error ?? '')}{' '}
           <button
             className="jp-Button jp-mod-styled"
             onClick={() => void model.reloadRun()}
           >
-            Retry
+            {trans.__('Retry')}
           </button>
         </div>
       )}
       {!tree && model.runState === 'loading' && (
         <div className="jp-Sela-Loading" role="status">
-          Loading the search tree…
+          {trans.__('Loading the search tree…')}
         </div>
       )}
       {tree && (
@@ -317,7 +331,7 @@ function RunView(props: IRunViewProps): JSX.Element {
       ) : (
         tree && (
           <p className="jp-Sela-Muted jp-Sela-Hint">
-            Select a node to see its insights, code and output.
+            {trans.__('Select a node to see its insights, code and output.')}
           </p>
         )
       )}

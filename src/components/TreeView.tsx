@@ -4,6 +4,7 @@ import React, { useCallback, useMemo, useState } from 'react';
 import { formatScore, shorten } from '../format';
 import { RunTree } from '../model';
 import { ITreeNode } from '../tokens';
+import { useTranslation } from '../translation';
 
 /**
  * Rows rendered at most; the rest of a huge tree is summarised.
@@ -138,6 +139,7 @@ export interface ITreeViewProps {
  */
 export function TreeView(props: ITreeViewProps): JSX.Element {
   const { tree, version, selected, onSelect } = props;
+  const trans = useTranslation();
   const [toggled, setToggled] = useState(new Map<string, boolean>());
   const [shown, setShown] = useState(new Map<string, number>());
 
@@ -164,12 +166,16 @@ export function TreeView(props: ITreeViewProps): JSX.Element {
   if (rows.length === 0) {
     return (
       <div className="jp-Sela-Empty">
-        The tree appears when the search expands its root.
+        {trans.__('The tree appears when the search expands its root.')}
       </div>
     );
   }
   return (
-    <div className="jp-Sela-Tree" role="tree" aria-label="Search tree">
+    <div
+      className="jp-Sela-Tree"
+      role="tree"
+      aria-label={trans.__('Search tree')}
+    >
       {rows.map(row =>
         row.node ? (
           <TreeRow
@@ -192,15 +198,22 @@ export function TreeView(props: ITreeViewProps): JSX.Element {
             style={{ paddingLeft: `${row.level * 12 + 20}px` }}
             onClick={() => onMore(row.more!.parent)}
           >
-            Show {Math.min(row.more!.hidden, MAX_CHILDREN)} more of{' '}
-            {row.more!.hidden} children
+            {trans._n(
+              'Show %2 more of %1 child',
+              'Show %2 more of %1 children',
+              row.more!.hidden,
+              Math.min(row.more!.hidden, MAX_CHILDREN)
+            )}
           </button>
         )
       )}
       {truncated && (
         <div className="jp-Sela-TreeTruncated">
-          Showing the first {MAX_ROWS} rows of {tree.size} nodes: collapse
-          subtrees to see the rest.
+          {trans.__(
+            'Showing the first %1 rows of %2 nodes: collapse subtrees to see the rest.',
+            MAX_ROWS,
+            tree.size
+          )}
         </div>
       )}
     </div>
@@ -229,6 +242,7 @@ interface ITreeRowProps {
  */
 const TreeRow = React.memo(function TreeRow(props: ITreeRowProps): JSX.Element {
   const { node, level, hasChildren, expanded, shade } = props;
+  const trans = useTranslation();
   const Caret = expanded ? caretDownIcon : caretRightIcon;
   const classes = ['jp-Sela-TreeRow', `jp-mod-${node.status}`];
   if (props.onBestPath) {
@@ -246,7 +260,14 @@ const TreeRow = React.memo(function TreeRow(props: ITreeRowProps): JSX.Element {
   if (node.pinned) {
     classes.push('jp-mod-pinned');
   }
-  const label = node.insight?.text ?? 'root: baseline pipeline';
+  const label = node.insight?.text ?? trans.__('root: baseline pipeline');
+  const names: string[] = [node.id, node.stage, node.status];
+  if (node.pruned) {
+    names.push(trans.__('pruned'));
+  }
+  if (props.isBest) {
+    names.push(trans.__('best'));
+  }
   const style: React.CSSProperties = {
     paddingLeft: `${level * 12 + 2}px`
   };
@@ -263,9 +284,7 @@ const TreeRow = React.memo(function TreeRow(props: ITreeRowProps): JSX.Element {
       aria-level={level + 1}
       aria-selected={props.isSelected}
       aria-expanded={hasChildren ? expanded : undefined}
-      aria-label={`${node.id} ${node.stage} ${node.status}${
-        node.pruned ? ' pruned' : ''
-      }${props.isBest ? ' best' : ''}`}
+      aria-label={names.join(' ')}
       data-node-id={node.id}
       data-status={node.status}
       title={`${node.id} · ${node.stage}\n${label}${
@@ -288,15 +307,21 @@ const TreeRow = React.memo(function TreeRow(props: ITreeRowProps): JSX.Element {
       <span className={`jp-Sela-Status jp-mod-${node.status}`} />
       <span className="jp-Sela-Stage">{node.stage}</span>
       <span className="jp-Sela-Insight">{shorten(label, 80)}</span>
-      {node.pruned && <span className="jp-Sela-Badge">pruned</span>}
-      {node.pinned && <span className="jp-Sela-Badge">pinned</span>}
+      {node.pruned && (
+        <span className="jp-Sela-Badge">{trans.__('pruned')}</span>
+      )}
+      {node.pinned && (
+        <span className="jp-Sela-Badge">{trans.__('pinned')}</span>
+      )}
       {node.insight?.source === 'user' && (
-        <span className="jp-Sela-Badge">yours</span>
+        <span className="jp-Sela-Badge">{trans.__('yours')}</span>
       )}
       <span className="jp-Sela-Score">
-        {node.status === 'failed' ? 'failed' : formatScore(node.dev_score)}
+        {node.status === 'failed'
+          ? trans.__('failed')
+          : formatScore(node.dev_score)}
       </span>
-      <span className="jp-Sela-Visits" title="visits">
+      <span className="jp-Sela-Visits" title={trans.__('visits')}>
         {node.visits}
       </span>
     </div>
