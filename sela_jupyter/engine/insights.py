@@ -139,9 +139,10 @@ _STOP = {
 
 
 def content_words(text: str) -> set[str]:
-    """The lower-cased words of ``text`` that carry meaning (no stop words, crude plural strip)."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    return {w[:-1] if len(w) > 4 and w.endswith("s") else w for w in words} - _STOP
+    """The lower-cased words of ``text`` that carry meaning: no stop words, each cut to its first
+    six letters as a crude stem ("duplicated" and "duplicates" are both "duplic")."""
+    words = set(re.findall(r"[a-z0-9]+", text.lower())) - _STOP
+    return {(w[:-1] if len(w) > 3 and w.endswith("s") else w)[:6] for w in words}
 
 
 def similarity(a: str, b: str) -> float:

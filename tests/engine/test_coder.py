@@ -593,15 +593,28 @@ def _path_to_defaults(data: Dataset, key: str) -> list[Insight]:
 # -- errors ---------------------------------------------------------------------------------------
 
 
-def test_insights_from_other_sources_or_unknown_ids_raise_key_error():
+def test_user_insights_without_llm_are_coded_as_the_closest_builtin_entry():
+    data = dataset("housing")
+    code = TemplateCoder().stage_code(
+        "preprocess",
+        Insight("user.preprocess.1", "preprocess", "Drop the duplicated training rows", "user"),
+        [data.insight("eda.data_overview")],
+        data.profile,
+        data.task,
+    )
+    assert "closest built-in insight preprocess.drop_duplicate_rows" in code
+    assert "drop_duplicates" in code
+
+
+def test_insights_far_from_the_catalog_or_unknown_ids_raise_key_error():
     data = dataset("housing")
     coder = TemplateCoder()
     path = [data.insight("eda.data_overview")]
 
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="no built-in preprocess insight is close"):
         coder.stage_code(
             "preprocess",
-            Insight("user.preprocess.1", "preprocess", "Drop mansions", "user"),
+            Insight("user.preprocess.1", "preprocess", "Consult the oracle", "user"),
             path,
             data.profile,
             data.task,
