@@ -192,7 +192,7 @@ def resolve_llm(
         raise SelaInputError(
             f"llm={model}: no API key in the environment variable {config.api_key_env} and no "
             "endpoint (OPENAI_BASE_URL or base_url) configured; set one, or use llm=off for the "
-            "built-in insight catalog"
+            "built-in catalog"
         )
     log.info("SELA_MODEL=%s but no key in %s: using the built-in catalog", model, api_key_env)
     return None
