@@ -171,7 +171,7 @@ def _profile_task(store: RunStore, run_id: str) -> tuple[Any, Any]:
     return search.state.profile, search.task
 
 
-@pytest.mark.parametrize("budget", [6.0])
+@pytest.mark.parametrize("budget", [12.0])  # kernel start-up counts: leave room on a busy box
 def test_time_budget_stops_the_search(
     tmp_path: Path, small_regression: pd.DataFrame, budget: float
 ) -> None:
@@ -180,5 +180,5 @@ def test_time_budget_stops_the_search(
     record = asyncio.run(Search(store, run_id).run())
     assert record["status"] == "finished"
     assert record["simulations"] >= 1
-    # kernel start-up is outside the budget's simulations but inside the elapsed time
-    assert record["timings"]["elapsed"] < budget + 15
+    # the budget covers kernel start-up too; in-flight simulations are cut at the deadline
+    assert record["timings"]["elapsed"] < budget + 10
