@@ -9,6 +9,9 @@ The tree shows the *best frontier*, never every node: the best node's path, the 
 nodes, and the running ones, with their ancestors (each ipytree node is its own comm model, so a
 tree of hundreds would flood the frontend). Labels read ``stage · insight · score``.
 
+The run line shows the LLM tokens used and their estimated cost once there are any (offline
+runs show none); a selected node shows its own tokens.
+
 Selecting a node shows its insights and stage code. "Insert below" cannot create a cell from a
 widget click: IPython's ``set_next_input`` only reaches the frontend in the reply of a cell being
 executed, and a click is a comm message, not an execution. So the button puts the node's whole
@@ -80,6 +83,34 @@ def node_label(node: dict[str, Any], metric: str) -> str:
     else:
         score = node["status"]
     return f"{node['stage']} · {insight} · {score}"
+
+
+def token_count(count: int) -> str:
+    """A token count as ``950``, ``12.3k`` or ``1.2M``."""
+    if count >= 999_950:
+        return f"{count / 1e6:.1f}".removesuffix(".0") + "M"
+    if count >= 1000:
+        return f"{count / 1e3:.1f}".removesuffix(".0") + "k"
+    return str(count)
+
+
+def cost_text(cost: float | None) -> str:
+    """An estimated cost in US dollars: ``$1.25``, ``$0.04``, ``$0.0005`` or ``$0``."""
+    if not cost or cost <= 0:
+        return "$0"
+    if cost >= 0.01:
+        return f"${cost:.2f}"
+    return f"${cost:.4f}" if cost >= 0.0001 else "<$0.0001"
+
+
+def token_text(tokens: dict[str, Any] | None) -> str | None:
+    """``12.3k tokens, $0.04`` for a run's or node's ``tokens``; ``None`` when none were used."""
+    tokens = tokens or {}
+    total = int(tokens.get("prompt") or 0) + int(tokens.get("completion") or 0)
+    if total <= 0:
+        return None
+    unit = "token" if total == 1 else "tokens"
+    return f"{token_count(total)} {unit}, {cost_text(tokens.get('cost'))}"
 
 
 class LiveView:
@@ -220,7 +251,9 @@ class LiveView:
         extra = f", {running} running" if running else ""
         self.progress.bar_style = {"finished": "success", "failed": "danger"}.get(status, "info")
         error = record.get("error")
-        self.progress_text.value = html.escape(f"{count}{extra} · {timing} · {status}") + (
+        used = token_text(record.get("tokens"))
+        llm = f" · LLM: {used}" if used else ""
+        self.progress_text.value = html.escape(f"{count}{extra} · {timing}{llm} · {status}") + (
             f" · <span style='color:var(--jp-error-color1)'>{html.escape(error)}</span>"
             if error
             else ""
@@ -303,12 +336,20 @@ class LiveView:
         )
         score = node.get("dev_score")
         error = detail.get("error") or node.get("error")
+        tokens = detail.get("tokens") or {}
+        used = token_text(tokens)
         self.detail.value = (
             f"<b>node {html.escape(node_id)}</b> ({html.escape(node.get('stage', ''))}, "
             f"{html.escape(node.get('status', ''))}"
             + (f", dev {score:.6g}" if score is not None else "")
             + ")"
             + (f"<ul>{items}</ul>" if items else "<br><i>built-in defaults</i>")
+            + (
+                f"<br>LLM: {html.escape(used)} ({int(tokens.get('prompt') or 0)} prompt + "
+                f"{int(tokens.get('completion') or 0)} completion tokens)"
+                if used
+                else ""
+            )
             + (
                 f"<br><span style='color:var(--jp-error-color1)'>{html.escape(error)}</span>"
                 if error

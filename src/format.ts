@@ -1,6 +1,9 @@
 /**
  * Small formatting helpers shared by the sidebar's components.
  */
+import type { TranslationBundle } from '@jupyterlab/translation';
+
+import { ITokenUsage } from './tokens';
 
 /**
  * A score with 4 significant digits, or an em dash.
@@ -45,4 +48,58 @@ export function shorten(text: string | null | undefined, max = 60): string {
     return '';
   }
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/**
+ * Prompt plus completion tokens; 0 for an offline run or node.
+ */
+export function tokenTotal(usage: ITokenUsage | null | undefined): number {
+  return (usage?.prompt ?? 0) + (usage?.completion ?? 0);
+}
+
+/**
+ * A token count as `950`, `12.3k` or `1.2M`.
+ */
+export function formatTokenCount(count: number): string {
+  const short = (value: number): string => Number(value.toFixed(1)).toString();
+  if (count >= 999_950) {
+    return `${short(count / 1e6)}M`;
+  }
+  if (count >= 1000) {
+    return `${short(count / 1e3)}k`;
+  }
+  return `${Math.round(count)}`;
+}
+
+/**
+ * An estimated cost in US dollars: `$1.25`, `$0.04`, `$0.0005` or `$0`.
+ */
+export function formatCost(cost: number | null | undefined): string {
+  if (!cost || !Number.isFinite(cost) || cost <= 0) {
+    return '$0';
+  }
+  if (cost >= 0.01) {
+    return `$${cost.toFixed(2)}`;
+  }
+  return cost >= 0.0001 ? `$${cost.toFixed(4)}` : '<$0.0001';
+}
+
+/**
+ * `12.3k tokens · $0.04`, or null when no LLM tokens were used (offline).
+ */
+export function tokenSummary(
+  usage: ITokenUsage | null | undefined,
+  trans: TranslationBundle
+): string | null {
+  const total = tokenTotal(usage);
+  if (total <= 0) {
+    return null;
+  }
+  return trans._n(
+    '%2 token · %3',
+    '%2 tokens · %3',
+    total,
+    formatTokenCount(total),
+    formatCost(usage?.cost)
+  );
 }

@@ -157,6 +157,29 @@ export interface ITreeNode {
 }
 
 /**
+ * LLM tokens used and their estimated cost, as in `run.json` `"tokens"` (the
+ * whole run) and a node's `result.json` (that node's LLM-written cells).
+ */
+export interface ITokenUsage {
+  /**
+   * Prompt tokens sent.
+   */
+  prompt?: number;
+  /**
+   * Completion tokens received.
+   */
+  completion?: number;
+  /**
+   * Estimated cost in US dollars (0 for a model without a known price).
+   */
+  cost?: number;
+  /**
+   * Chat completions made.
+   */
+  calls?: number;
+}
+
+/**
  * The best node of a run so far.
  */
 export interface IBest {
@@ -228,9 +251,9 @@ export interface IRunSummary {
    */
   timings?: Record<string, number>;
   /**
-   * LLM tokens used by the run.
+   * LLM tokens used by the run; all zero (or absent) for an offline run.
    */
-  tokens?: { prompt?: number; completion?: number; cost?: number };
+  tokens?: ITokenUsage | null;
   /**
    * Why the run failed.
    */
@@ -310,9 +333,9 @@ export interface INodeDetail {
    */
   timings?: Record<string, number>;
   /**
-   * LLM tokens this node used.
+   * LLM tokens this node used; all zero (or absent) when no LLM wrote its code.
    */
-  tokens?: { prompt?: number; completion?: number; calls?: number };
+  tokens?: ITokenUsage | null;
   /**
    * The notebook path on the server's disk.
    */

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sela_jupyter.widgets import LiveView, frontier
+import pandas as pd
+
+from sela_jupyter.engine.search import SearchOptions, create_run
+from sela_jupyter.engine.store import RunStore, atomic_write_json
+from sela_jupyter.magics import LocalBackend
+from sela_jupyter.widgets import LiveView, cost_text, frontier, token_count
 
 
 def make_tree(n_children: int) -> dict[str, Any]:
@@ -100,3 +106,48 @@ def test_selecting_a_node_shows_insights_and_code_and_insert_fills_the_pipeline(
     view.insert.click()
     assert view.code.value == "# pipeline of n1" and picked == [("r1", "n1")]
     assert view._thread is None  # a finished run is not polled
+
+
+def test_token_counts_and_costs_read_short() -> None:
+    assert [token_count(n) for n in (950, 12_000, 12_345, 999_990, 1_234_567)] == [
+        "950",
+        "12k",
+        "12.3k",
+        "1M",
+        "1.2M",
+    ]
+    assert [cost_text(c) for c in (0.0412, 1.5, 0.00052, 0.00001, 0.0, None)] == [
+        "$0.04",
+        "$1.50",
+        "$0.0005",
+        "<$0.0001",
+        "$0",
+        "$0",
+    ]
+
+
+def test_llm_tokens_and_cost_show_on_the_run_line_and_in_node_detail(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    """A real run directory, read through the in-process backend the ``%sela`` magic uses."""
+    store = RunStore(tmp_path)
+    run_id = create_run(small_regression, "y", store=store, options=SearchOptions(rollouts=2))
+    node_file = store.node_dir(run_id, "n0") / "result.json"
+    node_file.parent.mkdir(parents=True, exist_ok=True)
+    offline = {"code": {}, "tokens": {"prompt": 0, "completion": 0, "cost": 0.0, "calls": 0}}
+    atomic_write_json(node_file, offline)
+    view = LiveView(LocalBackend(str(tmp_path)), run_id)
+
+    view.refresh()
+    view.select("n0")
+    assert "LLM" not in view.progress_text.value  # an offline run shows no tokens
+    assert "LLM" not in view.detail.value
+
+    tokens = {"prompt": 10_000, "completion": 2_345, "cost": 0.0412, "calls": 7}
+    store.write_run(run_id, {**store.read_run(run_id), "tokens": tokens})
+    node_tokens = {"prompt": 900, "completion": 300, "cost": 0.00052, "calls": 1}
+    atomic_write_json(node_file, {**offline, "tokens": node_tokens})
+    view.refresh()
+    view.select("n0")
+    assert "LLM: 12.3k tokens, $0.04" in view.progress_text.value
+    assert "LLM: 1.2k tokens, $0.0005 (900 prompt + 300 completion tokens)" in view.detail.value

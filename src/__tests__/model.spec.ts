@@ -262,6 +262,30 @@ describe('SelaModel', () => {
     model.dispose();
   });
 
+  it('carries the LLM tokens of a re-fetched run into the run list', async () => {
+    const client = new FakeClient();
+    client.runs = [summary('a', 1)];
+    client.tree = [node('n0', null, { children: ['n1'] }), node('n1', 'n0')];
+    const model = new SelaModel({ client, refetchDelay: 5 });
+    await model.refreshRuns();
+    expect(model.selectedRun!.tokens).toBeUndefined();
+
+    const tokens = { prompt: 900, completion: 300, cost: 0.0003, calls: 1 };
+    client.runs = [{ ...summary('a', 1), tokens }];
+    model.handleEvent({
+      type: 'simulation_finished',
+      run_id: 'a',
+      time: 2,
+      node: done('n1', 'n0', 14000, 2),
+      best: { node: 'n1', dev_score: 14000 }
+    });
+    await wait(30);
+
+    expect(model.selectedRun!.tokens).toEqual(tokens);
+    expect(model.runs[0].tokens).toEqual(tokens);
+    model.dispose();
+  });
+
   it('adds a run announced by run_started and selects it when none was', async () => {
     const client = new FakeClient();
     client.runs = [];

@@ -2,7 +2,7 @@ import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import React from 'react';
 
 import { CommandIDs } from '../commandIds';
-import { formatDuration, formatScore } from '../format';
+import { formatDuration, formatScore, tokenSummary } from '../format';
 import { LoadState } from '../model';
 import { INodeDetail, ITreeNode, STAGES } from '../tokens';
 import { useTranslation } from '../translation';
@@ -56,6 +56,7 @@ export function NodeDetail(props: INodeDetailProps): JSX.Element {
     : [];
   const timings = detail?.timings ?? node.timings ?? {};
   const tokens = detail?.tokens;
+  const tokenText = tokenSummary(tokens, trans);
   return (
     <section
       className="jp-Sela-Detail"
@@ -233,18 +234,21 @@ export function NodeDetail(props: INodeDetailProps): JSX.Element {
                   <dd>{formatDuration(value)}</dd>
                 </React.Fragment>
               ))}
-            {tokens && (tokens.prompt ?? 0) + (tokens.completion ?? 0) > 0 && (
+            {tokens && tokenText && (
               <>
                 <dt>{trans.__('LLM tokens')}</dt>
-                <dd>
+                <dd className="jp-Sela-NodeTokens">
+                  {tokenText}
+                  {' ('}
                   {trans.__(
                     '%1 prompt + %2 completion',
                     tokens.prompt ?? 0,
                     tokens.completion ?? 0
                   )}
                   {tokens.calls
-                    ? ` (${trans._n('%1 call', '%1 calls', tokens.calls)})`
+                    ? `, ${trans._n('%1 call', '%1 calls', tokens.calls)}`
                     : ''}
+                  {')'}
                 </dd>
               </>
             )}

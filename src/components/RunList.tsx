@@ -1,7 +1,7 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
-import { formatDuration, formatScore } from '../format';
+import { formatDuration, formatScore, tokenSummary } from '../format';
 import { IRunSummary } from '../tokens';
 import { useTranslation } from '../translation';
 
@@ -66,8 +66,9 @@ export interface IRunListProps {
 }
 
 /**
- * The runs, newest first: status, data set, target, metric, best score,
- * simulations done / planned and elapsed time.
+ * The runs, newest first: status, data set, target, metric, LLM tokens and
+ * cost (when an LLM was used), best score, simulations done / planned and
+ * elapsed time.
  */
 export function RunList(props: IRunListProps): JSX.Element {
   const trans = useTranslation();
@@ -79,6 +80,7 @@ export function RunList(props: IRunListProps): JSX.Element {
     >
       {props.runs.map(run => {
         const selected = run.id === props.selected;
+        const tokens = tokenSummary(run.tokens, trans);
         return (
           <li
             key={run.id}
@@ -96,6 +98,15 @@ export function RunList(props: IRunListProps): JSX.Element {
             <span className="jp-Sela-RunName">{datasetLabel(run, trans)}</span>
             <span className="jp-Sela-RunMeta">
               {run.task?.target ?? '?'} · {run.task?.metric ?? '?'}
+              {tokens && (
+                <span
+                  className="jp-Sela-RunTokens"
+                  title={trans.__('LLM tokens and estimated cost')}
+                >
+                  {' · '}
+                  {tokens}
+                </span>
+              )}
             </span>
             <span
               className="jp-Sela-RunBest"

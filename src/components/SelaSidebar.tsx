@@ -3,7 +3,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useState } from 'react';
 
 import { CommandIDs } from '../commandIds';
-import { formatDuration, formatScore } from '../format';
+import { formatDuration, formatScore, tokenSummary } from '../format';
 import { SelaModel } from '../model';
 import { IRunSummary } from '../tokens';
 import { useTranslation } from '../translation';
@@ -199,6 +199,7 @@ function RunView(props: IRunViewProps): JSX.Element {
     ? tree?.get(model.selectedNodeId)
     : undefined;
   const bestId = tree?.best()?.id ?? run.best?.node ?? null;
+  const tokens = tokenSummary(run.tokens, trans);
 
   return (
     <section className="jp-Sela-Run" aria-label={trans.__('Run %1', run.id)}>
@@ -228,6 +229,17 @@ function RunView(props: IRunViewProps): JSX.Element {
           </dd>
           <dt>{trans.__('elapsed')}</dt>
           <dd>{formatDuration(elapsedSeconds(run, props.now))}</dd>
+          {tokens && (
+            <>
+              <dt>{trans.__('LLM')}</dt>
+              <dd className="jp-Sela-RunTokens">
+                {tokens}
+                {run.tokens?.calls
+                  ? ` (${trans._n('%1 call', '%1 calls', run.tokens.calls)})`
+                  : ''}
+              </dd>
+            </>
+          )}
           {run.error && (
             <>
               <dt>{trans.__('error')}</dt>
