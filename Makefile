@@ -51,7 +51,9 @@ test: install lint test-js test-python ui-test
 	$(BIN)/jupyter labextension list 2>&1 | grep -q "sela-jupyter.*enabled.*OK"
 
 bench: install
+	$(PIP) install --quiet -e ".[bench]"
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/compare.py --budget 60
 
 clean:
 	rm -rf $(VENV) node_modules lib sela_jupyter/labextension .sela

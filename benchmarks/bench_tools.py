@@ -1,0 +1,211 @@
+"""The tools under comparison, each fit on the same seeded train split, chosen on dev where it
+chooses anything, and scored on the same held-out test rows by the engine's own scoring function.
+
+Every tool is held to 2 cores: sela runs 2 simulations at a time, FLAML and XGBoost get
+``n_jobs=2``, and HistGradientBoosting's OpenMP pool is capped at 2 threads.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+from threadpoolctl import threadpool_limits
+
+import sela_jupyter
+from sela_jupyter.engine.cells import score_saved_predictions
+from sela_jupyter.engine.task import Task, prepare_data
+
+CORES = 2
+
+
+@dataclass
+class Split:
+    """The engine's seeded 60/20/20 split of one dataset, with labels as the engine's class codes."""
+
+    frame: pd.DataFrame  # as handed to sela
+    task: Task
+    X_train: pd.DataFrame
+    y_train: pd.Series
+    X_dev: pd.DataFrame
+    y_dev: pd.Series
+    X_test: pd.DataFrame
+    y_test: pd.Series
+
+    def score(self, predictions: Any) -> float:
+        """Test score of ``predictions`` (codes for classification) exactly as the engine scores."""
+        return score_saved_predictions(self.task, self.y_test.to_numpy(), {"predict": predictions})
+
+
+def make_split(frame: pd.DataFrame, target: str, seed: int) -> Split:
+    """Split ``frame`` exactly as a sela run with ``seed`` does (``prepare_data``)."""
+    data = prepare_data(frame, target, seed=seed)
+    task = data.task
+
+    def xy(part: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        y = part[data.target]
+        if task.is_classification:
+            y = y.map({label: code for code, label in enumerate(task.classes)}).astype(int)
+        return part.drop(columns=[data.target]), y
+
+    assert data.held_out is not None
+    return Split(data.frame, task, *xy(data.train), *xy(data.dev), *xy(data.held_out))
+
+
+def _one_hot(dense: bool = False) -> ColumnTransformer:
+    return ColumnTransformer(
+        [
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=not dense),
+                make_column_selector(dtype_exclude=np.number),
+            )
+        ],
+        remainder="passthrough",
+    )
+
+
+def run_xgboost(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[str, Any]:
+    """Default XGBoost, one-hot categoricals, fit on train."""
+    from xgboost import XGBClassifier, XGBRegressor
+
+    model_class = XGBClassifier if split.task.is_classification else XGBRegressor
+    model = model_class(n_jobs=CORES, random_state=seed)
+    pipeline = make_pipeline(_one_hot(), model).fit(split.X_train, split.y_train)
+    return {"test_score": split.score(pipeline.predict(split.X_test))}
+
+
+def run_hgb(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[str, Any]:
+    """Default HistGradientBoosting, one-hot categoricals (dense), fit on train."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if split.task.is_classification:
+        model = HistGradientBoostingClassifier(random_state=seed)
+    else:
+        model = HistGradientBoostingRegressor(random_state=seed)
+    with threadpool_limits(limits=CORES):
+        pipeline = make_pipeline(_one_hot(dense=True), model).fit(split.X_train, split.y_train)
+        predictions = pipeline.predict(split.X_test)
+    return {"test_score": split.score(predictions)}
+
+
+def run_flaml(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[str, Any]:
+    """FLAML ``AutoML`` with the same time budget, fit on train with dev as its validation set.
+
+    Given ``X_val``, FLAML chooses on dev and does not refit on train + dev, so its final model has
+    seen exactly what sela's has (sela fits on train and chooses on dev). It optimises the engine's
+    metric: ``rmse`` is built in; F1 with the engine's positive class and weighted F1 are not, so
+    they are passed as a custom metric that calls the engine's scoring function.
+    """
+    from flaml import AutoML
+
+    task = split.task
+
+    def engine_metric(X_val, y_val, estimator, labels, X_train, y_train, *args, **kwargs):
+        score = score_saved_predictions(
+            task, np.asarray(y_val), {"predict": estimator.predict(X_val)}
+        )
+        return 1.0 - score, {task.metric: score}
+
+    def text_as_object(frame: pd.DataFrame) -> pd.DataFrame:
+        # FLAML recognises text columns by the classic ``object`` dtype, not pandas 3's ``str``.
+        text = frame.select_dtypes(exclude=[np.number, "bool"]).columns
+        return frame.astype(dict.fromkeys(text, object))
+
+    metric = "rmse" if task.metric == "rmse" else engine_metric
+    automl = AutoML()
+    automl.fit(
+        X_train=text_as_object(split.X_train),
+        y_train=split.y_train,
+        X_val=text_as_object(split.X_dev),
+        y_val=split.y_dev,
+        task="classification" if task.is_classification else "regression",
+        metric=metric,
+        time_budget=budget,
+        n_jobs=CORES,
+        seed=seed,
+        verbose=0,
+        log_file_name="",
+    )
+    predictions = np.asarray(automl.predict(text_as_object(split.X_test)))
+    return {
+        "test_score": split.score(predictions),
+        "best_estimator": automl.best_estimator,
+        "dev_score": None if automl.best_loss is None else _dev_from_loss(task, automl.best_loss),
+    }
+
+
+def _dev_from_loss(task: Task, loss: float) -> float:
+    return float(loss) if task.metric == "rmse" else 1.0 - float(loss)
+
+
+def simulation_overheads(run: Any) -> list[float]:
+    """Per-simulation overhead (wall time minus time inside the visible cells), as
+    ``benchmarks/overhead.py`` measures it, from the run's node notebooks."""
+    overheads = []
+    for node in run.tree:
+        if not node.simulated or "finished" not in node.timings:
+            continue
+        path = run.path / "nodes" / node.id / "notebook.ipynb"
+        if not path.is_file():
+            continue
+        nb = nbformat.read(path, as_version=4)
+        in_cells = sum(
+            c.metadata["sela"]["duration_s"]
+            for c in nb.cells
+            if c.cell_type == "code" and "sela" in c.metadata and "from" not in c.metadata["sela"]
+        )
+        overheads.append(node.timings["finished"] - node.timings["started"] - in_cells)
+    return overheads
+
+
+def run_sela(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[str, Any]:
+    """sela with the built-in catalog (no LLM), ``time_budget`` = the budget, 2 parallel
+    simulations. It splits the frame itself; the split is checked against everyone else's."""
+    started = time.perf_counter()
+    run = sela_jupyter.run(
+        split.frame,
+        target=split.task.target,
+        rollouts=None,
+        time_budget=budget,
+        parallel=CORES,
+        seed=seed,
+        runs_dir=runs_dir,
+        llm="off",
+    )
+    wall = time.perf_counter() - started
+    test_labels = pd.read_parquet(run.path / "data" / "test_labels.parquet")
+    if not test_labels.index.equals(split.X_test.index):
+        raise RuntimeError("sela's held-out rows differ from the harness split")
+    best = run.best
+    overheads = simulation_overheads(run)
+    simulations = int(run.record.get("simulations") or 0)
+    board = run.leaderboard(limit=8)
+    failed = sum(1 for node in run.tree if node.simulated and node.dev_score is None)
+    return {
+        "test_score": None if best is None else best.test_score,
+        "dev_score": None if best is None else best.dev_score,
+        "run_id": run.id,
+        "simulations": simulations,
+        "failed_simulations": failed,
+        "simulations_per_minute": simulations / (wall / 60.0),
+        "median_overhead_s": statistics.median(overheads) if overheads else None,
+        "overheads_s": overheads,
+        "best_insights": [i.text for i in run.tree.insights(best)] if best else [],
+        "leaderboard": [
+            {k: (None if pd.isna(v) else v) for k, v in row.items()}
+            for row in board.drop(columns=["node"]).to_dict("records")
+        ],
+    }
+
+
+TOOLS = {"sela": run_sela, "flaml": run_flaml, "xgboost": run_xgboost, "hgb": run_hgb}

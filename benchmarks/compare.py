@@ -1,0 +1,277 @@
+"""sela against FLAML, default XGBoost and HistGradientBoosting at equal wall-clock budget.
+
+    python benchmarks/compare.py [--budget 60] [--datasets housing,boston,...] \
+        [--tools sela,flaml,xgboost,hgb] [--seed 0] [--out benchmarks/results] [--runs-dir DIR]
+
+Every tool sees the rows of sela's own seeded 60/20/20 split (stratified for classification),
+fits on train, chooses on dev (where it chooses anything) and is scored on the held-out 20% with
+the engine's scoring function and default metric (binary F1 with the minority class positive,
+weighted F1 for multiclass, RMSE for regression). Prints a table of test scores, each tool's ratio
+to the reference tool (FLAML by default; F1 ratio, reference RMSE / tool RMSE, so above 1 is
+better either way), the geometric mean of the ratios, the mean rank, sela's normalised score
+``1/(1+rmse)``, wall times, sela's simulations per minute and median per-simulation overhead, and
+writes everything as JSON to ``<out>/<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_data import DATASETS
+from bench_tools import CORES, TOOLS, make_split
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TOOLS = ("sela", "flaml", "xgboost", "hgb")
+
+
+def ratio(score: float | None, reference: float | None, direction: str) -> float | None:
+    """Tool relative to the reference, above 1 is better: F1 ratio, or reference RMSE / RMSE."""
+    if score is None or reference is None:
+        return None
+    if direction == "minimize":
+        return reference / score if score > 0 else None
+    return score / reference if reference > 0 else None
+
+
+def summarise(results: list[dict[str, Any]], tools: list[str], reference: str | None) -> dict:
+    """Per-dataset ratios and ranks (written into ``results``) and per-tool summaries."""
+    for result in results:
+        direction = result["direction"]
+        scores = {t: result["tools"][t].get("test_score") for t in tools}
+        ref = scores.get(reference) if reference else None
+        for tool in tools:
+            result["tools"][tool]["ratio"] = ratio(scores[tool], ref, direction)
+        scored = pd.Series({t: s for t, s in scores.items() if s is not None}, dtype=float)
+        ranks = scored.rank(ascending=direction == "minimize", method="average")
+        for tool in tools:
+            result["tools"][tool]["rank"] = None if tool not in ranks else float(ranks[tool])
+    summary = {}
+    for tool in tools:
+        ratios = [r["tools"][tool]["ratio"] for r in results if r["tools"][tool]["ratio"]]
+        ranks = [r["tools"][tool]["rank"] for r in results if r["tools"][tool]["rank"]]
+        walls = [r["tools"][tool].get("wall_s") or 0.0 for r in results]
+        summary[tool] = {
+            "geomean_ratio": math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None,
+            "datasets_with_ratio": len(ratios),
+            "mean_rank": sum(ranks) / len(ranks) if ranks else None,
+            "wall_s_total": sum(walls),
+            "errors": sum(1 for r in results if r["tools"][tool].get("error")),
+        }
+    return summary
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:.1f}"
+    return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:.{digits + 1}g}"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The printed comparison."""
+    tools, results, summary = report["tools"], report["results"], report["summary"]
+    reference = report["reference"]
+    w = max(12, *(len(t) + 2 for t in tools))
+    name_w = max(14, *(len(r["dataset"]) + 2 for r in results)) if results else 14
+    head = f"{'dataset':<{name_w}}{'metric':<13}" + "".join(f"{t:>{w}}" for t in tools)
+    lines = [
+        f"budget {report['budget']:g} s per tool and dataset, seed {report['seed']}, "
+        f"{report['cores']} cores; test scores (rmse: lower is better, f1: higher)",
+        head,
+    ]
+    for r in results:
+        cells = "".join(f"{_fmt(r['tools'][t].get('test_score')):>{w}}" for t in tools)
+        lines.append(f"{r['dataset']:<{name_w}}{r['metric']:<13}{cells}")
+    if reference:
+        lines += ["", f"ratio to {reference} (above 1 is better)", head]
+        for r in results:
+            cells = "".join(f"{_fmt(r['tools'][t]['ratio'], 3):>{w}}" for t in tools)
+            lines.append(f"{r['dataset']:<{name_w}}{r['metric']:<13}{cells}")
+        cells = "".join(f"{_fmt(summary[t]['geomean_ratio'], 3):>{w}}" for t in tools)
+        lines.append(f"{'geometric mean':<{name_w + 13}}{cells}")
+    cells = "".join(f"{_fmt(summary[t]['mean_rank'], 3):>{w}}" for t in tools)
+    lines += ["", f"{'mean rank (1 best)':<{name_w + 13}}{cells}"]
+    lines += ["", "wall time (s)", head]
+    for r in results:
+        cells = "".join(f"{r['tools'][t].get('wall_s', 0.0):>{w}.1f}" for t in tools)
+        lines.append(f"{r['dataset']:<{name_w}}{r['metric']:<13}{cells}")
+    cells = "".join(f"{summary[t]['wall_s_total']:>{w}.1f}" for t in tools)
+    lines.append(f"{'total':<{name_w + 13}}{cells}")
+    if "sela" in tools:
+        lines += [
+            "",
+            "sela: simulations (failed), per minute of wall time, median per-simulation overhead,"
+            " normalised score 1/(1+rmse)",
+        ]
+        for r in results:
+            s = r["tools"]["sela"]
+            if s.get("error"):
+                lines.append(f"  {r['dataset']:<{name_w}}error: {s['error']}")
+                continue
+            overhead = s.get("median_overhead_s")
+            norm = s.get("normalized_score")
+            lines.append(
+                f"  {r['dataset']:<{name_w}}{s['simulations']:>4} ({s['failed_simulations']})"
+                f"  {s['simulations_per_minute']:6.1f}/min"
+                f"  overhead {overhead * 1000 if overhead is not None else float('nan'):7.0f} ms"
+                + (f"  1/(1+rmse) {norm:.4g}" if norm is not None else "")
+            )
+        agg = report.get("sela_overall") or {}
+        if agg:
+            lines.append(
+                f"  {'all':<{name_w}}{agg['simulations']:>4}"
+                f"       {agg['simulations_per_minute']:6.1f}/min"
+                f"  overhead {agg['median_overhead_s'] * 1000:7.0f} ms (median over all simulations)"
+            )
+    errors = [
+        f"  {r['dataset']}/{t}: {r['tools'][t]['error']}"
+        for r in results
+        for t in tools
+        if r["tools"][t].get("error") and t != "sela"
+    ]
+    if errors:
+        lines += ["", "errors", *errors]
+    return "\n".join(lines)
+
+
+def compare(
+    datasets: list[str],
+    tools: list[str],
+    *,
+    budget: float,
+    seed: int,
+    runs_dir: Path,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Run every tool on every dataset; the report (without the table)."""
+    reference = "flaml" if "flaml" in tools else next((t for t in tools if t != "sela"), None)
+    results, all_overheads = [], []
+    for name in datasets:
+        dataset = DATASETS[name]
+        split = make_split(dataset.load(), dataset.target, seed)
+        task = split.task
+        result: dict[str, Any] = {
+            "dataset": name,
+            "source": dataset.source,
+            "target": dataset.target,
+            "task_type": task.task_type,
+            "metric": task.metric,
+            "direction": task.direction,
+            "rows": {
+                "train": len(split.X_train),
+                "dev": len(split.X_dev),
+                "test": len(split.X_test),
+            },
+            "tools": {},
+        }
+        for tool in tools:
+            log(f"[{name}] {tool} ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            try:
+                outcome = TOOLS[tool](split, budget=budget, seed=seed, runs_dir=runs_dir)
+            except Exception as exc:  # one tool failing must not sink the table
+                traceback.print_exc()
+                outcome = {"test_score": None, "error": f"{type(exc).__name__}: {exc}"}
+            outcome["wall_s"] = time.perf_counter() - started
+            score = outcome.get("test_score")
+            if tool == "sela" and task.metric == "rmse" and score is not None:
+                outcome["normalized_score"] = 1.0 / (1.0 + score)
+            if tool == "sela":
+                all_overheads += outcome.pop("overheads_s", [])
+            result["tools"][tool] = outcome
+            log(
+                f"[{name}] {tool}: test {task.metric} {_fmt(score)} in {outcome['wall_s']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        results.append(result)
+    report = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "budget": budget,
+        "seed": seed,
+        "cores": CORES,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "load_average": list(os.getloadavg()),
+            "python": platform.python_version(),
+        },
+        "versions": _versions(),
+        "tools": tools,
+        "reference": reference,
+        "results": results,
+    }
+    report["summary"] = summarise(results, tools, reference)
+    sela_runs = [r["tools"]["sela"] for r in results if "sela" in r["tools"]]
+    sela_runs = [s for s in sela_runs if not s.get("error")]
+    if sela_runs and all_overheads:
+        sims = sum(s["simulations"] for s in sela_runs)
+        wall = sum(s["wall_s"] for s in sela_runs)
+        report["sela_overall"] = {
+            "simulations": sims,
+            "simulations_per_minute": sims / (wall / 60.0),
+            "median_overhead_s": float(pd.Series(all_overheads).median()),
+        }
+    return report
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for package in ("sela_jupyter", "flaml", "xgboost", "lightgbm", "scikit-learn", "pandas"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Parse options, run, print the table and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per tool and dataset")
+    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated")
+    parser.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help="comma-separated")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--runs-dir", default=None, help="keep sela's runs here (default: temp)")
+    args = parser.parse_args(argv)
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = [d for d in datasets if d not in DATASETS] + [t for t in tools if t not in TOOLS]
+    if unknown:
+        parser.error(f"unknown dataset or tool: {', '.join(unknown)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        runs_dir = Path(args.runs_dir) if args.runs_dir else Path(tmp)
+        report = compare(datasets, tools, budget=args.budget, seed=args.seed, runs_dir=runs_dir)
+    table = format_table(report)
+    report["table"] = table
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=1, default=str))
+    print(table)
+    print(f"\nJSON: {path}")
+    report["json_path"] = str(path)
+    return report
+
+
+if __name__ == "__main__":
+    main()

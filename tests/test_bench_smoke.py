@@ -1,0 +1,60 @@
+"""Smoke test of the benchmark harness (benchmarks/compare.py): one small real dataset, a tiny
+budget, sela against default XGBoost. The real comparison runs with ``make bench``, never here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_compare_harness_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "compare.py"),
+            "--budget",
+            "8",
+            "--datasets",
+            "boston",
+            "--tools",
+            "sela,xgboost",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout
+    for expected in ("boston", "rmse", "sela", "xgboost", "ratio to xgboost", "geometric mean"):
+        assert expected in table
+    assert "mean rank" in table and "1/(1+rmse)" in table and "/min" in table
+
+    [path] = out.glob("*.json")
+    report = json.loads(path.read_text())
+    assert report["tools"] == ["sela", "xgboost"] and report["reference"] == "xgboost"
+    assert report["budget"] == 8 and report["table"] in table
+    [result] = report["results"]
+    assert result["dataset"] == "boston" and result["metric"] == "rmse"
+    assert sum(result["rows"].values()) == 506
+    assert result["rows"]["test"] == 102
+    sela, xgb = result["tools"]["sela"], result["tools"]["xgboost"]
+    assert not sela.get("error") and not xgb.get("error")
+    # medv is in thousands of dollars (sd ~9): any working model is well under 10 RMSE
+    assert 0 < sela["test_score"] < 10 and 0 < xgb["test_score"] < 10
+    assert xgb["ratio"] == 1.0 and 0.3 < sela["ratio"] < 3
+    assert sorted([sela["rank"], xgb["rank"]]) in ([1.0, 2.0], [1.5, 1.5])
+    assert sela["normalized_score"] == 1 / (1 + sela["test_score"])
+    assert sela["simulations"] >= 1 and sela["simulations_per_minute"] > 0
+    assert 0 <= sela["median_overhead_s"] < 30
+    assert sela["leaderboard"] and sela["wall_s"] < 100
+    summary = report["summary"]
+    assert summary["xgboost"]["geomean_ratio"] == 1.0
+    assert summary["sela"]["geomean_ratio"] == sela["ratio"]
