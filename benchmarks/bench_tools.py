@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,19 +124,21 @@ def run_flaml(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict
 
     metric = "rmse" if task.metric == "rmse" else engine_metric
     automl = AutoML()
-    automl.fit(
-        X_train=text_as_object(split.X_train),
-        y_train=split.y_train,
-        X_val=text_as_object(split.X_dev),
-        y_val=split.y_dev,
-        task="classification" if task.is_classification else "regression",
-        metric=metric,
-        time_budget=budget,
-        n_jobs=CORES,
-        seed=seed,
-        verbose=0,
-        log_file_name="",
-    )
+    with warnings.catch_warnings():  # its linear learner floods stderr with ConvergenceWarnings
+        warnings.simplefilter("ignore")
+        automl.fit(
+            X_train=text_as_object(split.X_train),
+            y_train=split.y_train,
+            X_val=text_as_object(split.X_dev),
+            y_val=split.y_dev,
+            task="classification" if task.is_classification else "regression",
+            metric=metric,
+            time_budget=budget,
+            n_jobs=CORES,
+            seed=seed,
+            verbose=0,
+            log_file_name="",
+        )
     predictions = np.asarray(automl.predict(text_as_object(split.X_test)))
     return {
         "test_score": split.score(predictions),
