@@ -248,13 +248,19 @@ class Tree:
 
     # -- answers -----------------------------------------------------------------------------
     def best(self, better: Any) -> Node | None:
-        """The simulated node whose dev score wins under ``better(a, b)``."""
+        """The simulated node whose dev score wins under ``better(a, b)``.
+
+        A tie goes to the shallower node: the pipeline that departs least from the defaults, so a
+        saturated dev score (F1 = 1.0 on a small dev set) does not pick the most elaborate one.
+        """
         best: Node | None = None
         for node in self.nodes.values():
+            if node.status != DONE or node.dev_score is None:
+                continue
             if (
-                node.status == DONE
-                and node.dev_score is not None
-                and (best is None or better(node.dev_score, best.dev_score))
+                best is None
+                or better(node.dev_score, best.dev_score)
+                or (node.dev_score == best.dev_score and node.depth < best.depth)
             ):
                 best = node
         return best

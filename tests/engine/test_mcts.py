@@ -184,3 +184,16 @@ def test_best_respects_metric_direction() -> None:
     assert tree.best(lambda a, b: a < b).dev_score == 3.0
     assert tree.best(lambda a, b: a > b).dev_score == 5.0
     assert all(n.status in (DONE, QUEUED) for n in tree)
+
+
+def test_best_breaks_ties_towards_the_shallower_node() -> None:
+    tree, pool = Tree(), make_pool()
+    for _ in range(4):  # root, then one node per stage down to depth 3
+        node = tree.select(pool)
+        tree.begin(node)
+        tree.finish(node, reward=1.0, dev_score=1.0 if node.depth == 3 else 0.9)
+    late = tree.add_child(tree.root, Insight("eda.late", "eda", "added after the deep nodes"))
+    tree.begin(late)
+    tree.finish(late, reward=1.0, dev_score=1.0)
+    best = tree.best(lambda a, b: a > b)
+    assert best is late  # same dev score as the depth-3 node, created later, but shallower
