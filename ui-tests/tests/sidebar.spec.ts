@@ -8,7 +8,9 @@ import * as path from 'path';
  * best pipeline and running it, steering and stopping a second run.
  */
 
-const HOUSING = path.resolve(__dirname, '..', '..', 'examples', 'housing.csv');
+const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
+const HOUSING = path.join(EXAMPLES, 'housing.csv');
+const EXAMPLE_NOTEBOOK = path.join(EXAMPLES, 'house_prices.ipynb');
 // `SELA_SCREENSHOT=1 jlpm test` refreshes the README's screenshot.
 const SCREENSHOT = process.env.SELA_SCREENSHOT
   ? path.resolve(__dirname, '..', '..', 'docs', 'sidebar.png')
@@ -58,13 +60,34 @@ async function startSearch(
   }
 }
 
+/**
+ * The example notebook, opened next to its data; its data, `%load_ext` and
+ * `%sela df target=price rollouts=4 ...` cells (1, 2 and 4) are run.
+ */
+async function startExampleSearch(
+  page: IJupyterLabPageFixture,
+  tmpPath: string
+): Promise<void> {
+  await page.contents.uploadFile(HOUSING, `${tmpPath}/housing.csv`);
+  await page.contents.uploadFile(EXAMPLE_NOTEBOOK, `${tmpPath}/house_prices.ipynb`);
+  await page.notebook.openByPath(`${tmpPath}/house_prices.ipynb`);
+  await page.notebook.activate('house_prices.ipynb');
+  expect(await page.notebook.getCellTextInput(4)).toMatch(
+    /^%sela df target=price rollouts=4/
+  );
+  for (const index of [1, 2, 4]) {
+    await page.notebook.runCell(index);
+  }
+}
+
 test('a search grows live in the sidebar; the best pipeline is inserted and runs', async ({
   page,
   tmpPath
 }) => {
   test.setTimeout(240_000);
+  // Open the notebook first: galata opens files through the file browser tab.
+  await startExampleSearch(page, tmpPath);
   const panel = await openSidebar(page);
-  await startSearch(page, tmpPath, '%sela df target=price rollouts=4 max_depth=2');
 
   // The run appears and its tree grows, without a reload, to 4 simulations.
   await expect(panel.getByRole('option', { name: /^Run / })).toHaveCount(1, {
@@ -91,8 +114,8 @@ test('a search grows live in the sidebar; the best pipeline is inserted and runs
   const inserted = after - before;
   expect(await page.notebook.getCellTextInput(1)).toContain('# SELA pipeline');
   // The cells that were there are kept, in order, after the inserted ones.
-  expect(await page.notebook.getCellTextInput(1 + inserted)).toBe(
-    '%load_ext sela_jupyter'
+  expect(await page.notebook.getCellTextInput(1 + inserted)).toContain(
+    'from pathlib import Path'
   );
 
   // Running the inserted cells succeeds and prints the dev score.
