@@ -661,20 +661,14 @@ class SelaMagics(Magics):
 
     def resolve(self, ref: str | None) -> str:
         """A run id from an id, prefix, name or ``last``."""
-        runs = self.backend.list_runs()
-        if not runs:
-            raise RunNotFoundError("no runs yet: start one with %sela df target=COLUMN")
-        if ref in (None, "", "last"):
-            return runs[0]["id"]
-        exact = [r["id"] for r in runs if r["id"] == ref]
-        if exact:
-            return exact[0]
-        matches = [r["id"] for r in runs if r["id"].startswith(ref) or r.get("name") == ref]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            raise SelaUsageError(f"{ref!r} matches several runs: {', '.join(matches[:5])}")
-        raise RunNotFoundError(f"no run {ref!r}; %sela runs lists them")
+        from .engine.store import pick_run
+
+        return pick_run(
+            self.backend.list_runs(),
+            ref,
+            no_runs="no runs yet: start one with %sela df target=COLUMN",
+            not_found=f"no run {ref!r}; %sela runs lists them",
+        )
 
     def cmd_runs(self, words: list[str], options: dict[str, str]) -> Any:
         """A table of runs."""

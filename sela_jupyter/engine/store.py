@@ -109,20 +109,12 @@ class RunStore:
 
     def resolve(self, run_ref: str | None) -> str:
         """A run id from an id, a unique id prefix, a run name, or ``None``/``"last"`` (newest)."""
-        runs = self.list_runs()
-        if not runs:
-            raise RunNotFoundError(f"no runs in {self.root}")
-        if run_ref in (None, "", "last"):
-            return runs[0]["id"]
-        exact = [r["id"] for r in runs if r["id"] == run_ref]
-        if exact:
-            return exact[0]
-        matches = [r["id"] for r in runs if r["id"].startswith(run_ref) or r.get("name") == run_ref]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            raise SelaInputError(f"{run_ref!r} matches several runs: {', '.join(matches[:5])}")
-        raise RunNotFoundError(f"no run {run_ref!r} in {self.root}")
+        return pick_run(
+            self.list_runs(),
+            run_ref,
+            no_runs=f"no runs in {self.root}",
+            not_found=f"no run {run_ref!r} in {self.root}",
+        )
 
     # -- records --------------------------------------------------------------------------------
     def read_run(self, run_id: str) -> dict[str, Any]:
@@ -158,6 +150,23 @@ class RunStore:
     def delete_run(self, run_id: str) -> None:
         """Remove a run directory and everything in it."""
         shutil.rmtree(self.existing_run_dir(run_id))
+
+
+def pick_run(runs: list[dict[str, Any]], ref: str | None, *, no_runs: str, not_found: str) -> str:
+    """The id in ``runs`` (newest first) that ``ref`` names: an id, a unique id prefix, a run name,
+    or ``None`` / ``""`` / ``"last"`` for the newest. The messages say what to do when none does."""
+    if not runs:
+        raise RunNotFoundError(no_runs)
+    if ref in (None, "", "last"):
+        return runs[0]["id"]
+    if any(r["id"] == ref for r in runs):
+        return ref
+    matches = [r["id"] for r in runs if r["id"].startswith(ref) or r.get("name") == ref]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise SelaInputError(f"{ref!r} matches several runs: {', '.join(matches[:5])}")
+    raise RunNotFoundError(not_found)
 
 
 def _json_default(value: Any) -> Any:
