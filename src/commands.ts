@@ -19,7 +19,7 @@ import { SelaAPI } from './api';
 import { CommandIDs } from './commandIds';
 import { insertCellsBelow } from './insert';
 import type { SelaModel } from './model';
-import type { IExportCell } from './tokens';
+import type { IExportCell, ITreeNode } from './tokens';
 
 export { CommandIDs };
 
@@ -341,21 +341,26 @@ export function registerCommands(context: ICommandContext): void {
     })
   });
 
+  /** A steering action on the selected node whose reply is the updated node. */
+  const steerNode =
+    (steer: (runId: string, nodeId: string) => Promise<ITreeNode>) =>
+    async (args: ReadonlyPartialJSONObject): Promise<void> => {
+      const runId = runOf(args);
+      const nodeId = nodeOf(args);
+      if (runId && nodeId) {
+        await model.applyNodeUpdate(runId, await steer(runId, nodeId));
+      }
+    };
+
   commands.addCommand(CommandIDs.pruneNode, {
     label: trans.__('Prune the Selected Subtree'),
     caption: trans.__("Exclude the node's subtree from the search"),
     describedBy: nodeArgs,
     isEnabled: hasNode,
-    execute: guarded(trans.__('Cannot prune the node'), async args => {
-      const runId = runOf(args);
-      const nodeId = nodeOf(args);
-      if (runId && nodeId) {
-        await model.applyNodeUpdate(
-          runId,
-          await SelaAPI.pruneNode(runId, nodeId)
-        );
-      }
-    })
+    execute: guarded(
+      trans.__('Cannot prune the node'),
+      steerNode((runId, nodeId) => SelaAPI.pruneNode(runId, nodeId))
+    )
   });
 
   commands.addCommand(CommandIDs.pinNode, {
@@ -363,16 +368,10 @@ export function registerCommands(context: ICommandContext): void {
     caption: trans.__('Simulate or expand the node next'),
     describedBy: nodeArgs,
     isEnabled: hasNode,
-    execute: guarded(trans.__('Cannot pin the node'), async args => {
-      const runId = runOf(args);
-      const nodeId = nodeOf(args);
-      if (runId && nodeId) {
-        await model.applyNodeUpdate(
-          runId,
-          await SelaAPI.pinNode(runId, nodeId)
-        );
-      }
-    })
+    execute: guarded(
+      trans.__('Cannot pin the node'),
+      steerNode((runId, nodeId) => SelaAPI.pinNode(runId, nodeId))
+    )
   });
 
   if (palette) {
