@@ -169,9 +169,9 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .engine.api import Run, parse_duration
+    from .engine.api import parse_duration
     from .engine.llm import llm_options
-    from .engine.search import Search, SearchOptions, create_run
+    from .engine.search import SearchOptions, create_run
     from .engine.store import RunStore
 
     frame = read_table(args.data)
@@ -208,18 +208,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         description=args.description,
         source=str(Path(args.data).resolve()),
     )
-    return _search(store, run_id, Search, Run)
+    return _search(store, run_id)
 
 
-def _search(store: Any, run_id: str, search_cls: Any, run_cls: Any) -> int:
-    from .engine.api import run_sync
+def _search(store: Any, run_id: str) -> int:
+    from .engine.api import Run, run_sync
+    from .engine.search import Search
 
-    run = run_cls(store, run_id)
+    run = Run(store, run_id)
     opts = run.record["options"]
     print(f"run {run_id} in {run.path}", file=sys.stderr)
     print(run._search.state.profile.summary(), file=sys.stderr)
     printer = ProgressPrinter(opts.get("rollouts"), opts.get("time_budget"), run.task.metric)
-    search = search_cls(store, run_id, listeners=[printer])
+    search = Search(store, run_id, listeners=[printer])
     try:
         run_sync(search.run())
     except KeyboardInterrupt:
@@ -232,12 +233,10 @@ def _search(store: Any, run_id: str, search_cls: Any, run_cls: Any) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from .engine.api import Run
-    from .engine.search import Search
     from .engine.store import RunStore
 
     store = RunStore(args.runs_dir)
-    return _search(store, store.resolve(args.run), Search, Run)
+    return _search(store, store.resolve(args.run))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
