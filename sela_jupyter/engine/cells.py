@@ -9,6 +9,7 @@ both the kernel's ``evaluate`` and the engine's test scoring, so the two can nev
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -136,25 +137,37 @@ dev_score = evaluate(pipeline, dev.drop(columns=[TARGET]), dev[TARGET])
 print(f"dev {METRIC}: {dev_score:.6g}")"""
 
 
-def score_saved_predictions(task: Task, y: Any, predictions: dict[str, Any]) -> float:
-    """Score predictions saved by the kernel with the very expression the kernel's ``evaluate`` uses."""
+def saved_scorer(task: Task) -> Callable[[Any, dict[str, Any]], float]:
+    """``score(y, predictions)`` for outputs saved by the kernel, with the very expression the
+    kernel's ``evaluate`` uses (``predictions`` holds ``predict`` and, where needed,
+    ``predict_proba``). Compiled once: ensemble selection scores hundreds of blends."""
     import sklearn.metrics as metrics
 
-    class _Saved:
-        def predict(self, X: Any) -> Any:
-            return predictions["predict"]
-
-        def predict_proba(self, X: Any) -> Any:
-            return predictions["predict_proba"]
-
     _, expression = metric_expression(task)
-    namespace: dict[str, Any] = {"np": np, "pipeline": _Saved(), "X": None, "y": y}
-    namespace.update({k: getattr(metrics, k) for k in dir(metrics) if not k.startswith("_")})
+    code = compile(expression, "<sela metric>", "eval")
+    base: dict[str, Any] = {"np": np, "X": None}
+    base.update({k: getattr(metrics, k) for k in dir(metrics) if not k.startswith("_")})
     if task.is_classification:
-        namespace["CLASSES"] = list(task.classes)
+        base["CLASSES"] = list(task.classes)
     if task.task_type == "binary":
-        namespace["POSITIVE"] = list(task.classes).index(task.positive_label)
-    return float(eval(expression, namespace))
+        base["POSITIVE"] = list(task.classes).index(task.positive_label)
+
+    def score(y: Any, predictions: dict[str, Any]) -> float:
+        class _Saved:
+            def predict(self, X: Any) -> Any:
+                return predictions["predict"]
+
+            def predict_proba(self, X: Any) -> Any:
+                return predictions["predict_proba"]
+
+        return float(eval(code, {**base, "pipeline": _Saved(), "y": y}))
+
+    return score
+
+
+def score_saved_predictions(task: Task, y: Any, predictions: dict[str, Any]) -> float:
+    """Score predictions saved by the kernel with the very expression the kernel's ``evaluate`` uses."""
+    return saved_scorer(task)(y, predictions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,13 +246,24 @@ def _sela_reset():
     gc.collect()
 
 
-def _sela_save_predictions(path, metric):
+def _sela_save_predictions(path):
+    """Save the fitted pipeline's dev and test outputs (class probabilities where the model has
+    them): test scores and the final ensemble are computed from these, outside the kernel."""
     import os, cloudpickle
+    import numpy as np, pandas as pd
     ns = get_ipython().user_ns
-    pipeline, test = ns["pipeline"], ns["test"]
-    out = {"predict": pipeline.predict(test)}
-    if metric == "roc_auc":
-        out["predict_proba"] = pipeline.predict_proba(test)
+    pipeline = ns["pipeline"]
+    frames = {"dev": ns["dev"].drop(columns=[ns["TARGET"]])}
+    if isinstance(ns.get("test"), pd.DataFrame):
+        frames["test"] = ns["test"].drop(columns=[ns["TARGET"]], errors="ignore")
+    out = {}
+    for part, X in frames.items():
+        out[part] = {"predict": np.asarray(pipeline.predict(X))}
+        if ns["TASK"] != "regression" and hasattr(pipeline, "predict_proba"):
+            try:
+                out[part]["predict_proba"] = np.asarray(pipeline.predict_proba(X), dtype=float)
+            except Exception:  # e.g. an SVC without probability=True: hard votes only
+                pass
     with open(path + ".tmp", "wb") as f:
         cloudpickle.dump(out, f)
     os.replace(path + ".tmp", path)

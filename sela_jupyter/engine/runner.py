@@ -375,7 +375,6 @@ class SimulationPlan:
     restore_from: str | None = None
     root_snapshot_path: str | None = None  # snapshot of the setup state (the root's)
     predictions_path: str | None = None
-    metric: str = ""
     cell_timeout: float = 120.0
     simulation_timeout: float = 600.0
 
@@ -497,9 +496,7 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
         score = await kernel.evaluate("float(dev_score)", timeout=budget())
         out.dev_score = float(score) if score is not None else None
         if plan.predictions_path:
-            await hidden(
-                call("_sela_save_predictions", plan.predictions_path, plan.metric), "predictions"
-            )
+            await hidden(call("_sela_save_predictions", plan.predictions_path), "predictions")
     except SimulationError as exc:
         out.error = str(exc)
         out.error_kind = exc.kind

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .cells import score_saved_predictions, setup_source
 from .coder import StageCodeCache, TemplateCoder
+from .ensemble import PREDICTIONS_FILE, final_blend
 from .errors import SelaInputError
 from .insights import STAGES, BuiltinProposer, Insight, InsightPool
 from .llm import DEFAULT_KEY_ENV, LLMBudgetExhausted, LLMClient, LLMConfig, LLMError, TokenUsage
@@ -209,6 +210,7 @@ class _RunState:
     pool: InsightPool
     code: StageCodeCache
     test_labels: Any = None
+    dev_labels: Any = None
     node_started: dict[str, float] = field(default_factory=dict)
 
 
@@ -242,14 +244,9 @@ class Search:
     def _load(self) -> _RunState:
         record = self.store.read_run(self.run_id)
         task = Task.from_dict(record["task"])
-        labels_path = self.run_dir / "data" / "test_labels.parquet"
-        test_labels = None
-        if labels_path.is_file():
-            y = pd.read_parquet(labels_path)[task.target]
-            if task.is_classification:
-                codes = {label: code for code, label in enumerate(task.classes)}
-                y = y.map(codes)
-            test_labels = y
+        data = self.run_dir / "data"
+        test_labels = _labels(data / "test_labels.parquet", task)
+        dev_labels = _labels(data / "dev.parquet", task)
         return _RunState(
             record=record,
             task=task,
@@ -259,6 +256,7 @@ class Search:
             pool=InsightPool.from_dict(self.store.read_part(self.run_id, "insights")),
             code=StageCodeCache.from_dict(self.store.read_part(self.run_id, "code", {})),
             test_labels=test_labels,
+            dev_labels=dev_labels,
         )
 
     @property
@@ -344,6 +342,7 @@ class Search:
         s = self.state
         opts = s.options
         s.record.pop("status_requested", None)
+        s.record.pop("final", None)  # chosen again when this session ends
         s.record.update(status=RUNNING, pid=os.getpid(), error=None)
         elapsed_before = float(s.record["timings"].get("elapsed", 0.0))
         started = time.monotonic()
@@ -372,6 +371,7 @@ class Search:
             await self.kernels.close()
             if self.llm is not None:
                 await self.llm.close()
+        self._finalize()
         s.record["status"] = status
         s.record.pop("status_requested", None)
         s.record["timings"]["elapsed"] = elapsed_before + time.monotonic() - started
@@ -379,6 +379,25 @@ class Search:
         self._save()
         self._emit("run_finished", run=self.summary())
         return s.record
+
+    def _finalize(self) -> None:
+        """Choose the run's final candidate on dev: a blend of the best nodes, or the best node."""
+        s = self.state
+        if s.dev_labels is None:
+            return
+        try:
+            blend = final_blend(
+                s.task,
+                s.tree,
+                lambda node_id: self.store.node_dir(self.run_id, node_id),
+                s.dev_labels.to_numpy(),
+                None if s.test_labels is None else s.test_labels.to_numpy(),
+            )
+        except Exception:  # the best node stays the answer; a blend is a bonus
+            log.exception("final ensemble selection failed for run %s", self.run_id)
+            return
+        if blend is not None:
+            s.record["final"] = blend.to_dict()
 
     def _rollouts_left(self) -> int | None:
         target = self.state.options.rollouts
@@ -683,10 +702,7 @@ class Search:
             root_snapshot_path=str(node_dir / "snapshot.pkl")
             if node.parent is None and s.options.reuse_state
             else None,
-            predictions_path=str(node_dir / "test_predictions.pkl")
-            if s.test_labels is not None
-            else None,
-            metric=self.task.metric,
+            predictions_path=str(node_dir / PREDICTIONS_FILE),
             cell_timeout=s.options.cell_timeout,
             simulation_timeout=s.options.simulation_timeout,
         )
@@ -703,10 +719,11 @@ class Search:
         node_dir = self.store.node_dir(self.run_id, node.id)
         test_score = None
         predictions = Path(plan.predictions_path) if plan.predictions_path else None
-        if result.error is None and predictions is not None and predictions.is_file():
+        has_labels = s.test_labels is not None
+        if result.error is None and has_labels and predictions and predictions.is_file():
             try:
                 with predictions.open("rb") as f:
-                    saved = cloudpickle.load(f)
+                    saved = cloudpickle.load(f)["test"]
                 test_score = score_saved_predictions(self.task, s.test_labels.to_numpy(), saved)
             except Exception as exc:  # a test score is a report, never a reason to fail a node
                 log.warning("test scoring failed for %s: %s", node.id, exc)
@@ -801,6 +818,16 @@ class _LLMCell:
     key: tuple[str, tuple[str, ...]]
     done: asyncio.Event
     job: Any = None  # llm_coder.StageJob; None when the budget sent it to the template coder
+
+
+def _labels(path: Path, task: Task) -> pd.Series | None:
+    """The target column of a stored frame, as class codes for classification."""
+    if not path.is_file():
+        return None
+    y = pd.read_parquet(path, columns=[task.target])[task.target]
+    if task.is_classification:
+        y = y.map({label: code for code, label in enumerate(task.classes)})
+    return y
 
 
 def _reason(exc: Exception) -> str:
