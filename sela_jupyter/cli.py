@@ -150,6 +150,17 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
         )
         for insight in run.tree.insights(best):
             print(f"  {insight.stage:<10} {insight.text}", file=stream)
+    final = run.final
+    if final and final["kind"] == "ensemble":
+        members = ", ".join(f"{m['node']} x{m['weight']}" for m in final["members"])
+        test = final.get("test_score")
+        print(
+            f"\nfinal: a blend of {len(final['members'])} nodes ({members}): dev {task.metric}"
+            f" {final['dev_score']:.6g}"
+            + (f", test {task.metric} {test:.6g}" if test is not None else "")
+            + "\n  (sela export exports it; --node best for the best node alone)",
+            file=stream,
+        )
     print(
         f"\nnotebooks: {run.path / 'nodes'}/<node>/notebook.ipynb ({len(run.notebooks())} written)",
         file=stream,
@@ -280,13 +291,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .engine.api import open_run
 
     run = open_run(args.run, args.runs_dir)
-    node = run.node(args.node)
+    name = f"sela-{run.id}-{run.export_metadata(args.node)['node']}"
     if args.format == "py":
-        text = run.export_code(node.id)
-        out = Path(args.output) if args.output else Path(f"sela-{run.id}-{node.id}.py")
+        text = run.export_code(args.node)
+        out = Path(args.output) if args.output else Path(f"{name}.py")
         out.write_text(text, encoding="utf-8")
     else:
-        out = run.export_notebook(args.output or f"sela-{run.id}-{node.id}.ipynb", node.id)
+        out = run.export_notebook(args.output or f"{name}.ipynb", args.node)
     print(out)
     return 0
 
@@ -359,7 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a node's pipeline as a notebook or script")
     p.add_argument("run", nargs="?", default="last")
-    p.add_argument("--node", default="best", help="node id (default: best)")
+    p.add_argument(
+        "--node",
+        default="final",
+        help="final (the run's answer, a blend when dev chose one), best, or a node id"
+        " (default: final)",
+    )
     p.add_argument("--format", choices=["ipynb", "py"], default="ipynb")
     p.add_argument("-o", "--output", default=None, help="output path")
     p.set_defaults(func=_cmd_export)

@@ -125,11 +125,11 @@ def test_run_then_exported_notebook_reproduces_dev_score(
         nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
     (run_dir,) = (tmp_path / ".sela" / "runs").iterdir()
-    best = json.loads((run_dir / "run.json").read_text())["best"]
+    final = json.loads((run_dir / "run.json").read_text())["final"]  # the blend or best node
     evaluation = next(c for c in nb.cells if c.metadata.get("sela", {}).get("role") == "evaluation")
     printed = evaluation.outputs[0]["text"]
     assert printed.startswith("dev rmse: ")
-    assert float(printed.split(":")[1]) == pytest.approx(best["dev_score"], rel=1e-5)  # .6g
+    assert float(printed.split(":")[1]) == pytest.approx(final["dev_score"], rel=1e-5)  # .6g
 
     script = sela("export", "last", "--format", "py", "-o", "best.py", cwd=tmp_path)
     assert script.returncode == 0

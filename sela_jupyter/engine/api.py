@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from .ensemble import WeightedEnsemble
 from .errors import SelaInputError
-from .export import cells_to_script, notebook_text, pipeline_cells
+from .export import cells_to_script, ensemble_cells, notebook_text, pipeline_cells
 from .llm import llm_options
 from .mcts import Node
 from .search import Listener, Search, SearchOptions, create_run
@@ -115,9 +116,28 @@ class Run:
         """The node with the best dev score (its test score is reported, never used to choose)."""
         return self.tree.best(self.task.better)
 
+    @property
+    def final(self) -> dict[str, Any] | None:
+        """The run's final candidate, chosen on dev when the run ended: ``kind`` ``"ensemble"``
+        (a weighted blend of the best nodes' pipelines) or ``"node"``, with ``members``
+        (node and weight), ``dev_score`` and ``test_score``. ``None`` while it runs."""
+        final = self.record.get("final")
+        if final and all(m["node"] in self.tree.nodes for m in final["members"]):
+            return final
+        return None
+
+    def _blend(self, node_id: str | None) -> dict[str, Any] | None:
+        """The final blend when ``node_id`` asks for the final answer and it is a blend."""
+        final = self.final if node_id in (None, "final") else None
+        return final if final and final["kind"] == "ensemble" else None
+
     def node(self, node_id: str | None = None) -> Node:
-        """A node by id; the best node when ``node_id`` is ``None`` or ``"best"``."""
-        if node_id in (None, "best"):
+        """A node by id; the best node when ``node_id`` is ``None``, ``"best"`` or ``"final"``
+        (the final answer's best member)."""
+        final = self.final if node_id in (None, "final") else None
+        if final:
+            return self.tree[final["members"][0]["node"]]
+        if node_id in (None, "best", "final"):
             best = self.best
             if best is None:
                 raise SelaInputError(f"run {self.id} has no successful simulation yet")
@@ -166,8 +186,18 @@ class Run:
         return str(data / "frame.parquet"), str(test) if test.is_file() else None
 
     def cells(self, node_id: str | None = None, *, include_extras: bool = True) -> list[Any]:
-        """The exported cells (:class:`~.export.ExportCell`) of a node (the best by default)."""
+        """The exported cells (:class:`~.export.ExportCell`) of a node, or of the final answer
+        (``None`` or ``"final"``: the blend when the run chose one, else the best node)."""
         data_path, test_path = self._data_paths()
+        blend = self._blend(node_id)
+        if blend:
+            return ensemble_cells(
+                self._search,
+                blend,
+                data_path=data_path,
+                test_path=test_path,
+                include_extras=include_extras,
+            )
         return pipeline_cells(
             self._search,
             self.node(node_id),
@@ -176,12 +206,26 @@ class Run:
             include_extras=include_extras,
         )
 
-    def export_notebook(self, path: str | Path | None = None, node_id: str | None = None) -> Path:
-        """Write a standalone notebook that rebuilds the pipeline (no sela import needed)."""
+    def export_metadata(self, node_id: str | None = None) -> dict[str, Any]:
+        """What an export is of: ``node`` (an id, or ``"final"`` for a blend), ``dev_score`` and,
+        for a blend, its ``members``."""
+        blend = self._blend(node_id)
+        if blend:
+            return {
+                "run": self.id,
+                "node": "final",
+                "dev_score": blend["dev_score"],
+                "members": blend["members"],
+            }
         node = self.node(node_id)
-        target = Path(path) if path else self.path / f"pipeline-{node.id}.ipynb"
-        metadata = {"run": self.id, "node": node.id, "dev_score": node.dev_score}
-        atomic_write_text(target, notebook_text(self.cells(node.id), metadata))
+        return {"run": self.id, "node": node.id, "dev_score": node.dev_score}
+
+    def export_notebook(self, path: str | Path | None = None, node_id: str | None = None) -> Path:
+        """Write a standalone notebook that rebuilds the pipeline (no sela import needed): the
+        final answer by default, or the node ``node_id``."""
+        metadata = self.export_metadata(node_id)
+        target = Path(path) if path else self.path / f"pipeline-{metadata['node']}.ipynb"
+        atomic_write_text(target, notebook_text(self.cells(node_id), metadata))
         return target
 
     def export_code(self, node_id: str | None = None) -> str:
@@ -190,8 +234,14 @@ class Run:
 
     # -- the fitted pipeline --------------------------------------------------------------------
     def pipeline(self, node_id: str | None = None) -> Any:
-        """The node's scikit-learn Pipeline, refit on train + dev (classifiers predict class codes;
-        :meth:`predict` maps them back to labels)."""
+        """The final answer's (or node ``node_id``'s) pipeline, refit on train + dev: a
+        scikit-learn Pipeline, or a :class:`~.ensemble.WeightedEnsemble` of them for a blend.
+        Classifiers predict class codes; :meth:`predict` maps them back to labels."""
+        blend = self._blend(node_id)
+        if blend:
+            members = [(self.pipeline(m["node"]), m["weight"]) for m in blend["members"]]
+            n_classes = len(self.task.classes) if self.task.is_classification else None
+            return WeightedEnsemble(members, n_classes=n_classes)
         namespace: dict[str, Any] = {"__name__": "__sela_pipeline__"}
         output = io.StringIO()
         with contextlib.redirect_stdout(output):

@@ -1,8 +1,10 @@
-"""Export a node's pipeline as cells, a standalone notebook, or a Python script.
+"""Export a node's pipeline (or the run's final blend) as cells, a standalone notebook, or a script.
 
 The exported cells need no ``sela_jupyter`` import: the setup cell loads the run's data and splits
 it with the run's own seeded logic, one cell per stage follows, then the fixed evaluation cell. Run
-top to bottom they reproduce the node's dev score and leave a fitted scikit-learn ``pipeline``.
+top to bottom they reproduce the node's dev score and leave a fitted scikit-learn ``pipeline``. A
+blend repeats the stage cells and a fit for each member, then defines ``WeightedEnsemble`` and
+leaves the weighted average of the members as ``pipeline``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .cells import EVALUATION_SOURCE, export_setup_source
+from .ensemble import ensemble_class_source
 from .errors import SelaInputError
 from .insights import STAGES, Insight
 from .mcts import DONE, Node
@@ -32,35 +35,11 @@ class ExportCell:
         return {"role": self.role, "kind": self.kind, "source": self.source}
 
 
-def pipeline_cells(
-    search: Any, node: Node, *, data_path: str, test_path: str | None, include_extras: bool = True
-) -> list[ExportCell]:
-    """The cells that rebuild ``node``'s pipeline (``search`` is a :class:`~.search.Search`)."""
-    if node.status != DONE:
-        raise SelaInputError(f"node {node.id} has no finished simulation to export")
-    task = search.task
-    record = search.state.record
-    has_test = bool(record["data"].get("has_test_frame"))
+def _stage_cells(search: Any, node: Node) -> list[ExportCell]:
+    """One cell per stage of ``node``'s path, then the defaults for the stages after it."""
     path = search.tree.path(node)
     insights: list[Insight] = [n.insight for n in path if n.insight is not None]
-    header = (
-        f"# SELA pipeline: run `{search.run_id}`, node `{node.id}`\n\n"
-        f"Dev {task.metric}: **{node.dev_score:.6g}**"
-        + (
-            f", test {task.metric}: **{node.test_score:.6g}**"
-            if node.test_score is not None
-            else ""
-        )
-        + "\n\n"
-        + ("\n".join(f"- **{i.stage}**: {i.text}" for i in insights) or "- built-in defaults")
-    )
-    cells = [ExportCell("title", header, kind="markdown")]
-    cells.append(
-        ExportCell(
-            "setup",
-            export_setup_source(task, data_path=data_path, has_test=has_test, test_path=test_path),
-        )
-    )
+    cells = []
     for depth, path_node in enumerate(path, start=1):
         stage = STAGES[depth - 1]
         code = search.stage_code(stage, path_node.insight, insights[: depth - 1])
@@ -70,29 +49,149 @@ def pipeline_cells(
         code = search.stage_code(stage, None, insights)
         if code.strip():
             cells.append(ExportCell(stage, code))
-    cells.append(ExportCell("evaluation", EVALUATION_SOURCE))
-    if include_extras:
-        if not has_test or record["data"].get("has_test_labels"):
-            cells.append(
-                ExportCell(
-                    "test",
-                    (
-                        "test_score = evaluate(pipeline, test.drop(columns=[TARGET]), test[TARGET])\n"
-                        'print(f"test {METRIC}: {test_score:.6g}")'
-                    ),
-                )
-            )
-        predict = (
-            "# Predict new rows: any frame with the training feature columns\n"
-            "new_rows = dev.drop(columns=[TARGET]).head()\n"
-            "predictions = pipeline.predict(new_rows)\n"
-        )
-        if task.is_classification:
-            predict += "[CLASSES[code] for code in predictions]"
-        else:
-            predict += "predictions"
-        cells.append(ExportCell("predict", predict))
     return cells
+
+
+def _insight_list(search: Any, node: Node) -> str:
+    insights = search.tree.insights(node)
+    return "\n".join(f"- **{i.stage}**: {i.text}" for i in insights) or "- built-in defaults"
+
+
+def _scores(task: Any, dev: float, test: float | None) -> str:
+    text = f"Dev {task.metric}: **{dev:.6g}**"
+    return text + (f", test {task.metric}: **{test:.6g}**" if test is not None else "")
+
+
+def _setup_cell(search: Any, data_path: str, test_path: str | None) -> ExportCell:
+    has_test = bool(search.state.record["data"].get("has_test_frame"))
+    return ExportCell(
+        "setup",
+        export_setup_source(
+            search.task, data_path=data_path, has_test=has_test, test_path=test_path
+        ),
+    )
+
+
+def _extra_cells(search: Any) -> list[ExportCell]:
+    """The test score (when the test rows have labels) and a prediction example."""
+    task = search.task
+    data = search.state.record["data"]
+    cells = []
+    if not data.get("has_test_frame") or data.get("has_test_labels"):
+        cells.append(
+            ExportCell(
+                "test",
+                (
+                    "test_score = evaluate(pipeline, test.drop(columns=[TARGET]), test[TARGET])\n"
+                    'print(f"test {METRIC}: {test_score:.6g}")'
+                ),
+            )
+        )
+    predict = (
+        "# Predict new rows: any frame with the training feature columns\n"
+        "new_rows = dev.drop(columns=[TARGET]).head()\n"
+        "predictions = pipeline.predict(new_rows)\n"
+    )
+    predict += (
+        "[CLASSES[code] for code in predictions]" if task.is_classification else "predictions"
+    )
+    cells.append(ExportCell("predict", predict))
+    return cells
+
+
+def pipeline_cells(
+    search: Any, node: Node, *, data_path: str, test_path: str | None, include_extras: bool = True
+) -> list[ExportCell]:
+    """The cells that rebuild ``node``'s pipeline (``search`` is a :class:`~.search.Search`)."""
+    if node.status != DONE:
+        raise SelaInputError(f"node {node.id} has no finished simulation to export")
+    header = (
+        f"# SELA pipeline: run `{search.run_id}`, node `{node.id}`\n\n"
+        + _scores(search.task, node.dev_score, node.test_score)  # type: ignore[arg-type]
+        + "\n\n"
+        + _insight_list(search, node)
+    )
+    cells = [
+        ExportCell("title", header, kind="markdown"),
+        _setup_cell(search, data_path, test_path),
+    ]
+    cells += _stage_cells(search, node)
+    cells.append(ExportCell("evaluation", EVALUATION_SOURCE))
+    return cells + (_extra_cells(search) if include_extras else [])
+
+
+def ensemble_cells(
+    search: Any,
+    final: dict[str, Any],
+    *,
+    data_path: str,
+    test_path: str | None,
+    include_extras: bool = True,
+) -> list[ExportCell]:
+    """The cells that rebuild a final blend: each member's stages and fit, then the weighted
+    average (``final`` is ``run.json``'s ``final``)."""
+    task = search.task
+    members = [(search.tree[m["node"]], int(m["weight"])) for m in final["members"]]
+    total = sum(weight for _, weight in members)
+    header = (
+        f"# SELA pipeline: run `{search.run_id}`, a blend of {len(members)} nodes\n\n"
+        + _scores(task, final["dev_score"], final.get("test_score"))
+        + "\n\nThe run's final candidate: the weighted average of these nodes' pipelines"
+        " (weights chosen on dev by greedy ensemble selection)."
+    )
+    cells = [
+        ExportCell("title", header, kind="markdown"),
+        _setup_cell(search, data_path, test_path),
+    ]
+    cells.append(
+        ExportCell(
+            "members",
+            "from sklearn.pipeline import Pipeline\n\n"
+            "original_train = train  # every member's stages start from the same training rows\n"
+            "fitted = {}  # node id -> that member's fitted pipeline",
+        )
+    )
+    for number, (node, weight) in enumerate(members, start=1):
+        cells.append(
+            ExportCell(
+                "member",
+                f"## Member {number}: node `{node.id}`, weight {weight}/{total}\n\n"
+                + _scores(task, node.dev_score, node.test_score)  # type: ignore[arg-type]
+                + "\n\n"
+                + _insight_list(search, node),
+                kind="markdown",
+            )
+        )
+        stages = _stage_cells(search, node)
+        restart = "train, notes = original_train.copy(), {}\n\n"
+        if stages:
+            stages[0].source = restart + stages[0].source
+        else:
+            stages = [ExportCell("preprocess", restart.strip())]
+        cells += stages
+        cells.append(
+            ExportCell(
+                "member-fit",
+                'pipeline = Pipeline(steps + [("model", model)])\n'
+                "pipeline.fit(train.drop(columns=[TARGET]), train[TARGET])\n"
+                f"fitted[{node.id!r}] = pipeline\n"
+                "member_score = evaluate(pipeline, dev.drop(columns=[TARGET]), dev[TARGET])\n"
+                f'print(f"member {node.id} dev {{METRIC}}: {{member_score:.6g}}")',
+            )
+        )
+    cells.append(ExportCell("ensemble-class", ensemble_class_source().strip()))
+    blend = ", ".join(f"(fitted[{node.id!r}], {weight})" for node, weight in members)
+    n_classes = "len(CLASSES)" if task.is_classification else "None"
+    cells.append(
+        ExportCell(
+            "evaluation",
+            "train = original_train\n"
+            f"pipeline = WeightedEnsemble([{blend}], n_classes={n_classes})\n"
+            "dev_score = evaluate(pipeline, dev.drop(columns=[TARGET]), dev[TARGET])\n"
+            'print(f"dev {METRIC}: {dev_score:.6g}")',
+        )
+    )
+    return cells + (_extra_cells(search) if include_extras else [])
 
 
 def cells_to_notebook(cells: list[ExportCell], metadata: dict[str, Any] | None = None) -> Any:

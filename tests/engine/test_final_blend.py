@@ -1,0 +1,116 @@
+"""A run's final candidate end to end: chosen when the run ends, exported as cells that run on
+their own and reproduce its dev score, refit and used for predictions through the Python API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+import sela_jupyter
+from sela_jupyter.engine.api import Run
+from sela_jupyter.engine.cells import score_saved_predictions
+from sela_jupyter.engine.ensemble import PREDICTIONS_FILE, WeightedEnsemble, load_outputs
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    runs = tmp_path_factory.mktemp("runs")
+    return sela_jupyter.run(
+        pd.read_csv(EXAMPLES / "housing.csv"), target="price", rollouts=8, runs_dir=runs, seed=3
+    )
+
+
+def test_a_finished_run_records_a_final_candidate_at_least_as_good_as_its_best_node(
+    finished_run: Run,
+) -> None:
+    final = finished_run.final
+    best = finished_run.best
+    assert final is not None and best is not None
+    assert final["dev_score"] <= best.dev_score + 1e-6  # rmse: lower is better
+    assert final["kind"] == ("ensemble" if len(final["members"]) > 1 else "node")
+    for member in final["members"]:
+        assert finished_run.tree[member["node"]].status == "done" and member["weight"] >= 1
+    assert final["test_score"] is not None
+    saved = load_outputs(finished_run.path / "nodes" / best.id / PREDICTIONS_FILE)
+    assert saved is not None and set(saved) == {"dev", "test"}
+    assert len(saved["dev"]["predict"]) == len(
+        pd.read_parquet(finished_run.path / "data/dev.parquet")
+    )
+
+
+def _blend_of_two(run: Run) -> tuple[dict, float]:
+    """Write a two-node final blend (weights 2 and 1) into the run; its dev score from the saved
+    outputs, computed here independently of the selection code."""
+    board = run.leaderboard()
+    first, second = board["node"].iloc[0], board["node"].iloc[1]
+    outputs = [
+        load_outputs(run.path / "nodes" / node / PREDICTIONS_FILE)["dev"]["predict"]
+        for node in (first, second)
+    ]
+    blended = (2 * np.asarray(outputs[0], float) + np.asarray(outputs[1], float)) / 3
+    y_dev = pd.read_parquet(run.path / "data/dev.parquet")["price"].to_numpy()
+    dev_score = score_saved_predictions(run.task, y_dev, {"predict": blended})
+    final = {
+        "kind": "ensemble",
+        "members": [{"node": first, "weight": 2}, {"node": second, "weight": 1}],
+        "dev_score": dev_score,
+        "test_score": None,
+        "best_single": {},
+    }
+    record = json.loads((run.path / "run.json").read_text())
+    record["final"] = final
+    (run.path / "run.json").write_text(json.dumps(record))
+    run.reload()
+    return final, dev_score
+
+
+def test_an_exported_blend_runs_on_its_own_and_reproduces_its_dev_score(
+    finished_run: Run, tmp_path: Path
+) -> None:
+    final, dev_score = _blend_of_two(finished_run)
+    path = finished_run.export_notebook(tmp_path / "final.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["sela"]["node"] == "final"
+    assert "sela_jupyter" not in "\n".join(c.source for c in nb.cells)
+    roles = [c.metadata["sela"]["role"] for c in nb.cells]
+    assert roles.count("member-fit") == 2 and roles.count("member") == 2
+    NotebookClient(nb, timeout=180, kernel_name="python3").execute()
+    evaluation = next(c for c in nb.cells if c.metadata["sela"]["role"] == "evaluation")
+    printed = evaluation.outputs[0]["text"]
+    assert printed.startswith("dev rmse: ")
+    assert float(printed.split(":")[1]) == pytest.approx(dev_score, rel=1e-5)
+    for member in final["members"]:  # each member rebuilt its own pipeline exactly
+        node = finished_run.tree[member["node"]]
+        out = next(
+            c.outputs[0]["text"]
+            for c in nb.cells
+            if c.metadata["sela"]["role"] == "member-fit" and repr(node.id) in c.source
+        )
+        assert float(out.split(":")[1]) == pytest.approx(node.dev_score, rel=1e-5)
+    assert "test rmse:" in "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
+
+    script = finished_run.export_code()
+    assert "class WeightedEnsemble" in script and "fitted[" in script
+    assert finished_run.export_code("best").count("class WeightedEnsemble") == 0
+
+
+def test_the_api_refits_the_blend_and_predicts(finished_run: Run) -> None:
+    final, _ = _blend_of_two(finished_run)
+    pipeline = finished_run.pipeline()
+    assert isinstance(pipeline, WeightedEnsemble) and len(pipeline.members) == 2
+    new_rows = pd.read_parquet(finished_run.path / "data/dev.parquet").head(5)
+    predictions = finished_run.predict(new_rows)
+    members = [finished_run.predict(new_rows, m["node"]) for m in final["members"]]
+    np.testing.assert_allclose(predictions, (2 * members[0] + members[1]) / 3, rtol=1e-5)
+    assert finished_run.node("final").id == final["members"][0]["node"]
+    assert finished_run.export_metadata("best")["node"] == finished_run.best.id
