@@ -8,8 +8,8 @@
     %sela wait [RUN]                block until a run ends, then show its leaderboard
     %sela stop [RUN]                stop a run (it stays resumable)
     %sela resume RUN                continue a stopped run
-    %sela export RUN [PATH]         write the best pipeline as .ipynb (or .py)
-    %sela insert [RUN] [NODE|best]  put a node's pipeline into the next cell
+    %sela export RUN [PATH]         write the final pipeline as .ipynb (or .py)
+    %sela insert [RUN] [NODE|best]  put the final (or a node's) pipeline into the next cell
 
 RUN is a run id, a unique prefix, a run name, or ``last`` (the default). Where the search runs is
 found once per kernel (DESIGN.md, "Magic discovery"):
@@ -185,15 +185,15 @@ class ServerBackend:
         """A node's detail."""
         return self.request("GET", f"runs/{_q(run_id)}/nodes/{_q(node_id)}", timeout=30)
 
-    def script(self, run_id: str, node_id: str = "best") -> str:
-        """The node's pipeline as a script."""
+    def script(self, run_id: str, node_id: str = "final") -> str:
+        """A pipeline (the run's final one by default) as a script."""
         raw = self.request(
             "GET", f"runs/{_q(run_id)}/export", params={"format": "py", "node": node_id}, raw=True
         )
         return raw.decode("utf-8")
 
-    def notebook(self, run_id: str, node_id: str = "best") -> str:
-        """The node's pipeline as notebook JSON."""
+    def notebook(self, run_id: str, node_id: str = "final") -> str:
+        """A pipeline (the run's final one by default) as notebook JSON."""
         raw = self.request(
             "GET",
             f"runs/{_q(run_id)}/export",
@@ -308,19 +308,16 @@ class LocalBackend:
 
         return Run(self.store, run_id)
 
-    def script(self, run_id: str, node_id: str = "best") -> str:
-        """The node's pipeline as a script."""
+    def script(self, run_id: str, node_id: str = "final") -> str:
+        """A pipeline (the run's final one by default) as a script."""
         return self._run(run_id).export_code(node_id)
 
-    def notebook(self, run_id: str, node_id: str = "best") -> str:
-        """The node's pipeline as notebook JSON."""
+    def notebook(self, run_id: str, node_id: str = "final") -> str:
+        """A pipeline (the run's final one by default) as notebook JSON."""
         from .engine.export import notebook_text
 
         run = self._run(run_id)
-        node = run.node(node_id)
-        return notebook_text(
-            run.cells(node.id), {"run": run_id, "node": node.id, "dev_score": node.dev_score}
-        )
+        return notebook_text(run.cells(node_id), run.export_metadata(node_id))
 
     def stop(self, run_id: str) -> None:
         """Stop a run searching in this process and wait for its kernels to shut down."""
@@ -502,7 +499,7 @@ class SelaMagics(Magics):
           %sela stop [RUN]
           %sela resume RUN
           %sela export RUN [PATH]        (.ipynb by default, .py by extension)
-          %sela insert [RUN] [NODE|best]
+          %sela insert [RUN] [NODE|best|final]
 
         RUN: an id, a unique prefix, a name, or ``last``. The search runs on the Jupyter server
         that started this kernel (or ``c.SelaMagics.server_url``), else in this process; the
@@ -739,11 +736,11 @@ class SelaMagics(Magics):
         display(self.live_view(run_id))
 
     def cmd_export(self, words: list[str], options: dict[str, str]) -> str:
-        """Write a node's pipeline (the best by default) as .ipynb or .py; the path."""
+        """Write the run's final pipeline (or ``node=``'s) as .ipynb or .py; the path."""
         if not words:
-            raise SelaUsageError("which run? %sela export RUN [PATH] [node=best]")
+            raise SelaUsageError("which run? %sela export RUN [PATH] [node=final|best|ID]")
         run_id = self.resolve(words[0])
-        node = options.get("node", "best")
+        node = options.get("node", "final")
         path = Path(words[1]) if len(words) > 1 else Path(f"sela-{run_id}-{node}.ipynb")
         if path.suffix == ".py":
             text = self.backend.script(run_id, node)
@@ -762,7 +759,7 @@ class SelaMagics(Magics):
             run_id, node = self.selected
         else:
             run_id = self.resolve(words[0] if words else self.last_run)
-            node = words[1] if len(words) > 1 else "best"
+            node = words[1] if len(words) > 1 else "final"
         code = self.backend.script(run_id, node)
         self.shell.set_next_input(code, replace=False)
 

@@ -263,9 +263,19 @@ class LiveView:
         metric = task.get("metric", "score")
         if best.get("dev_score") is not None:
             test = best.get("test_score")
+            final = record.get("final") or {}
+            blend = ""
+            if final.get("kind") == "ensemble":
+                final_test = final.get("test_score")
+                blend = (
+                    f" · final: a blend of {len(final['members'])} nodes, dev"
+                    f" <b>{final['dev_score']:.6g}</b>"
+                    + (f", test {final_test:.6g}" if final_test is not None else "")
+                )
             self.best.value = (
                 f"best dev {metric}: <b>{best['dev_score']:.6g}</b> (node {best['node']})"
                 + (f", test {test:.6g}" if test is not None else "")
+                + blend
             )
 
     def _draw_tree(self, record: dict[str, Any]) -> None:

@@ -97,9 +97,10 @@ export const SelaAPI = {
     return requestAPI<INodeDetail>(`runs/${q(runId)}/nodes/${q(nodeId)}`);
   },
   /**
-   * A node's pipeline (the best by default) as cells.
+   * A pipeline as cells: the run's final answer by default (`final`: its blend
+   * of the best nodes, or the best node), `best`, or a node id.
    */
-  exportCells(runId: string, nodeId = 'best'): Promise<IExportedCells> {
+  exportCells(runId: string, nodeId = 'final'): Promise<IExportedCells> {
     return requestAPI<IExportedCells>(
       `runs/${q(runId)}/export?format=cells&node=${q(nodeId)}`
     );
@@ -107,7 +108,7 @@ export const SelaAPI = {
   /**
    * A node's pipeline as notebook JSON text.
    */
-  async exportNotebook(runId: string, nodeId = 'best'): Promise<unknown> {
+  async exportNotebook(runId: string, nodeId = 'final'): Promise<unknown> {
     return requestAPI<unknown>(
       `runs/${q(runId)}/export?format=ipynb&node=${q(nodeId)}`
     );

@@ -131,7 +131,7 @@ export function registerCommands(context: ICommandContext): void {
   commands.addCommand(CommandIDs.insertBestPipeline, {
     label: trans.__('Insert the Best SELA Pipeline'),
     caption: trans.__(
-      "Insert the selected run's best pipeline below the active cell, one cell per stage"
+      "Insert the selected run's final pipeline (a blend of its best nodes when dev chose one) below the active cell"
     ),
     describedBy: runArgs,
     isEnabled: hasRun,
@@ -140,7 +140,7 @@ export function registerCommands(context: ICommandContext): void {
       if (!runId) {
         throw noRunError();
       }
-      await insert((await SelaAPI.exportCells(runId, 'best')).cells);
+      await insert((await SelaAPI.exportCells(runId, 'final')).cells);
     })
   });
 
@@ -219,13 +219,15 @@ export function registerCommands(context: ICommandContext): void {
   commands.addCommand(CommandIDs.exportRun, {
     label: trans.__('Export the SELA Pipeline as a Notebook'),
     caption: trans.__(
-      "Save the best (or selected) node's pipeline as a new .ipynb next to the current notebook and open it"
+      "Save the final (or selected node's) pipeline as a new .ipynb next to the current notebook and open it"
     ),
     describedBy: describeArgs({
       runId: runIdSchema,
       nodeId: {
         type: 'string',
-        description: trans.__("The node's id in the run; the best by default")
+        description: trans.__(
+          "The node's id in the run; the run's final pipeline by default"
+        )
       }
     }),
     isEnabled: hasRun,
@@ -234,7 +236,7 @@ export function registerCommands(context: ICommandContext): void {
       if (!runId) {
         throw noRunError();
       }
-      const nodeId = (args.nodeId as string | undefined) ?? 'best';
+      const nodeId = (args.nodeId as string | undefined) ?? 'final';
       const content = await SelaAPI.exportNotebook(runId, nodeId);
       const current = notebooks?.currentWidget?.context.path;
       const dir = current ? PathExt.dirname(current) : '';

@@ -198,6 +198,29 @@ export interface IBest {
 }
 
 /**
+ * A run's final candidate, chosen on dev when the run ends: a weighted blend
+ * of the best nodes' pipelines, or the best node on its own.
+ */
+export interface IFinal {
+  /**
+   * `ensemble` for a blend of several nodes, `node` for one node.
+   */
+  kind: 'ensemble' | 'node';
+  /**
+   * The nodes and their weights (rounds of greedy selection), best first.
+   */
+  members: { node: string; weight: number }[];
+  /**
+   * The blend's dev score.
+   */
+  dev_score: number;
+  /**
+   * Its test score, when the run has test labels.
+   */
+  test_score?: number | null;
+}
+
+/**
  * A run's summary, as listed by `GET sela/api/runs` and carried by run events.
  */
 export interface IRunSummary {
@@ -233,6 +256,10 @@ export interface IRunSummary {
    * The best node so far.
    */
   best?: IBest | null;
+  /**
+   * The final candidate, once the run has ended.
+   */
+  final?: IFinal | null;
   /**
    * The run's options (`rollouts`, `max_depth`, `parallel`, ...).
    */
@@ -373,13 +400,17 @@ export interface IExportedCells {
    */
   run: string;
   /**
-   * The exported node's id.
+   * The exported node's id, or `final` for a blend of nodes.
    */
   node: string;
   /**
-   * The node's dev score.
+   * The pipeline's dev score.
    */
   dev_score?: number | null;
+  /**
+   * A blend's nodes and weights.
+   */
+  members?: { node: string; weight: number }[];
   /**
    * The cells, in notebook order.
    */

@@ -206,37 +206,28 @@ class NodeCodeHandler(SelaHandler):
 
 
 class ExportHandler(SelaHandler):
-    """``GET /sela/api/runs/{run_id}/export?format=cells|ipynb|py&node=best``."""
+    """``GET /sela/api/runs/{run_id}/export?format=cells|ipynb|py&node=final``."""
 
     @web.authenticated
     async def get(self, run_id: str) -> None:
-        """The pipeline of a node (the best by default) as cells JSON, a notebook or a script."""
+        """A pipeline as cells JSON, a notebook or a script: the run's final answer by default
+        (``node=final``: its blend of the best nodes, or the best node), ``node=best`` for the
+        best single node, or any node id."""
         fmt = self.get_argument("format", "cells")
-        node_id = self.get_argument("node", "best")
+        node_id = self.get_argument("node", "final")
         run = self.open_run(run_id)
-        node = run.node(node_id)
+        metadata = run.export_metadata(node_id)
+        name = f"sela-{run_id}-{metadata['node']}"
         if fmt == "cells":
-            self.reply(
-                {
-                    "run": run_id,
-                    "node": node.id,
-                    "dev_score": node.dev_score,
-                    "cells": [c.to_dict() for c in run.cells(node.id)],
-                }
-            )
+            self.reply({**metadata, "cells": [c.to_dict() for c in run.cells(node_id)]})
         elif fmt == "ipynb":
-            metadata = {"run": run_id, "node": node.id, "dev_score": node.dev_score}
             self.set_header("Content-Type", "application/x-ipynb+json")
-            self.set_header(
-                "Content-Disposition", f'attachment; filename="sela-{run_id}-{node.id}.ipynb"'
-            )
-            self.finish(notebook_text(run.cells(node.id), metadata))
+            self.set_header("Content-Disposition", f'attachment; filename="{name}.ipynb"')
+            self.finish(notebook_text(run.cells(node_id), metadata))
         elif fmt == "py":
             self.set_header("Content-Type", "text/x-python; charset=utf-8")
-            self.set_header(
-                "Content-Disposition", f'attachment; filename="sela-{run_id}-{node.id}.py"'
-            )
-            self.finish(run.export_code(node.id))
+            self.set_header("Content-Disposition", f'attachment; filename="{name}.py"')
+            self.finish(run.export_code(node_id))
         else:
             raise web.HTTPError(400, f"unknown format {fmt!r}: use cells, ipynb or py")
 

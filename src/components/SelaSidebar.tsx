@@ -222,6 +222,24 @@ function RunView(props: IRunViewProps): JSX.Element {
             {formatScore(run.best?.dev_score)}
             {run.best?.node ? ` (${run.best.node})` : ''}
           </dd>
+          {run.final?.kind === 'ensemble' && (
+            <>
+              <dt>{trans.__('final')}</dt>
+              <dd
+                className="jp-Sela-RunFinal"
+                title={run.final.members
+                  .map(m => `${m.node} ×${m.weight}`)
+                  .join(', ')}
+              >
+                {trans._n(
+                  'blend of %1 node',
+                  'blend of %1 nodes',
+                  run.final.members.length
+                )}
+                {`: ${formatScore(run.final.dev_score)}`}
+              </dd>
+            </>
+          )}
           <dt>{trans.__('simulations')}</dt>
           <dd aria-label={trans.__('simulations done of planned')}>
             {progressLabel(run)}
@@ -255,7 +273,9 @@ function RunView(props: IRunViewProps): JSX.Element {
           <button
             className="jp-Button jp-mod-styled jp-mod-accept"
             disabled={!hasBest}
-            title={trans.__('Insert the best pipeline below the active cell')}
+            title={trans.__(
+              "Insert the run's final pipeline below the active cell (a blend of the best nodes when dev chose one)"
+            )}
             onClick={() => onRun(CommandIDs.insertBestPipeline)}
           >
             {trans.__('Insert best pipeline')}
@@ -264,7 +284,7 @@ function RunView(props: IRunViewProps): JSX.Element {
             className="jp-Button jp-mod-styled"
             disabled={!hasBest}
             title={trans.__(
-              'Export the best pipeline as a notebook next to your files'
+              "Export the run's final pipeline as a notebook next to your files"
             )}
             onClick={() => onRun(CommandIDs.exportRun)}
           >
