@@ -29,6 +29,8 @@ LARGE_DATA_ROWS = 3000
 KNN_MAX_FEATURES = 30
 #: Kernel SVMs are only proposed up to this many rows.
 SVM_MAX_ROWS = 3000
+#: The booster random search is only proposed up to this many rows (3-fold CV of 12 settings).
+TUNED_MAX_ROWS = 20000
 #: A categorical column with more levels than this counts as high-cardinality.
 HIGH_CARDINALITY = 10
 
@@ -617,6 +619,13 @@ _MODEL = [
                 "min_child_weight": 2,
             },
         },
+    ),
+    CatalogEntry(
+        "model.xgb_random_search",
+        "model",
+        "XGBoost tuned by a quick random search (depth, rate, rounds, sampling) with 3-fold CV",
+        rows_at_most(TUNED_MAX_ROWS),
+        {"family": "xgb_tuned", "n_iter": 12, "n_iter_large": 6},
     ),
     CatalogEntry(
         "model.hgb_early_stopping",

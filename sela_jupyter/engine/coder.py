@@ -1764,12 +1764,82 @@ def _early_stopping_xgb(ctx: _Context, spec: Mapping[str, Any], cell: _Cell) -> 
     return f"{booster}(n_estimators=n_rounds, **xgb_params)"
 
 
+#: The engine's metric -> the scikit-learn ``scoring`` that ranks configurations the same way.
+_CV_SCORING = {
+    "rmse": '"neg_root_mean_squared_error"',
+    "rmsle": '"neg_root_mean_squared_error"',  # a negative CV prediction would break RMSLE
+    "mae": '"neg_mean_absolute_error"',
+    "r2": '"r2"',
+    "accuracy": '"accuracy"',
+    "f1_weighted": '"f1_weighted"',
+    "f1": "make_scorer(f1_score, pos_label=POSITIVE)",
+}
+
+
+def _cv_scoring(ctx: _Context, cell: _Cell) -> str:
+    """The ``scoring=`` argument for a CV search that optimises the run's metric."""
+    metric = ctx.task.metric
+    if metric == "roc_auc":
+        return '"roc_auc"' if ctx.task.task_type == "binary" else '"roc_auc_ovr_weighted"'
+    if metric == "f1":
+        cell.imports("from sklearn.metrics import f1_score, make_scorer")
+    return _CV_SCORING[metric]
+
+
+def _tuned_xgb(ctx: _Context, spec: Mapping[str, Any], cell: _Cell) -> str:
+    """A random search over booster settings, run in the model cell (on train, by 3-fold CV):
+    the cell leaves a plain booster with the winning settings, so children that resume from this
+    node's kernel state (an ensemble stage, a stack) never search again."""
+    booster = ctx.estimator("XGBRegressor", "XGBClassifier")
+    cell.imports(
+        "from scipy.stats import loguniform, randint, uniform",
+        "from sklearn.base import clone",
+        "from sklearn.model_selection import RandomizedSearchCV",
+        "from sklearn.pipeline import Pipeline",
+        f"from xgboost import {booster}",
+    )
+    n_iter = spec["n_iter"] if ctx.profile.n_rows <= LARGE_DATA_ROWS else spec["n_iter_large"]
+    y = "train[TARGET]"
+    if ctx.target_transform == "log1p":
+        cell.imports("import numpy as np")
+        y = "np.log1p(train[TARGET])"
+    cell.add(
+        "# Sample booster settings at random and rank them by 3-fold CV on the training rows, so\n"
+        "# the choice does not lean on the small dev set.\n"
+        "xgb_space = {\n"
+        '    "n_estimators": randint(50, 500),\n'
+        '    "learning_rate": loguniform(0.02, 0.3),\n'
+        '    "max_depth": randint(2, 9),\n'
+        '    "min_child_weight": loguniform(0.05, 10),\n'
+        '    "subsample": uniform(0.5, 0.5),\n'
+        '    "colsample_bytree": uniform(0.5, 0.5),\n'
+        '    "reg_lambda": loguniform(0.01, 10),\n'
+        "}\n"
+        "search = RandomizedSearchCV(\n"
+        f"    {booster}(random_state=SEED, n_jobs=2),\n"
+        "    xgb_space,\n"
+        f"    n_iter={n_iter},\n"
+        "    cv=3,\n"
+        f"    scoring={_cv_scoring(ctx, cell)},\n"
+        "    random_state=SEED,\n"
+        ")\n"
+        "inputs = clone(Pipeline(steps)).fit(train.drop(columns=[TARGET]), train[TARGET])\n"
+        f"search.fit(inputs.transform(train.drop(columns=[TARGET])), {y})\n"
+        "xgb_best = search.best_params_\n"
+        'print(f"random search: best 3-fold CV score {search.best_score_:.4g} (higher is better)")\n'
+        'print("settings:", xgb_best)'
+    )
+    return f"{booster}(**xgb_best, random_state=SEED, n_jobs=2)"
+
+
 def _model_expression(ctx: _Context, spec: Mapping[str, Any], cell: _Cell) -> str:
     family = spec["family"]
     if family in _CLASS_NAMES:
         return _tree_model(ctx, family, _task_params(ctx, spec), cell)
     if family == "xgb_early_stopping":
         return _early_stopping_xgb(ctx, spec, cell)
+    if family == "xgb_tuned":
+        return _tuned_xgb(ctx, spec, cell)
     if family == "linear":
         return _linear_model(ctx, _task_params(ctx, spec), cell, tuned=True)
     if family == "knn":
@@ -1825,7 +1895,7 @@ def _complement(ctx: _Context, member: str, cell: _Cell) -> tuple[str, str]:
     if member == "knn" and chosen == "knn":
         member = "trees"
     if member == "booster":
-        if chosen in ("xgb", "xgb_early_stopping"):
+        if chosen in ("xgb", "xgb_early_stopping", "xgb_tuned"):
             return "hist_gradient_boosting", _tree_model(ctx, "hgb", _COMPLEMENT_BOOSTER_HGB, cell)
         return "xgboost", _tree_model(ctx, "xgb", _COMPLEMENT_BOOSTER_XGB, cell)
     if member in ("trees", "forest"):
