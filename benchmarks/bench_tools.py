@@ -173,7 +173,8 @@ def simulation_overheads(run: Any) -> list[float]:
 
 def run_sela(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[str, Any]:
     """sela with the built-in catalog (no LLM), ``time_budget`` = the budget, 2 parallel
-    simulations. It splits the frame itself; the split is checked against everyone else's."""
+    simulations. It splits the frame itself; the split is checked against everyone else's. Its
+    answer is the run's final candidate (chosen on dev); the best single node is reported too."""
     started = time.perf_counter()
     run = sela_jupyter.run(
         split.frame,
@@ -190,13 +191,19 @@ def run_sela(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[
     if not test_labels.index.equals(split.X_test.index):
         raise RuntimeError("sela's held-out rows differ from the harness split")
     best = run.best
+    final = run.final or {}
     overheads = simulation_overheads(run)
     simulations = int(run.record.get("simulations") or 0)
     board = run.leaderboard(limit=8)
     failed = sum(1 for node in run.tree if node.simulated and node.dev_score is None)
     return {
-        "test_score": None if best is None else best.test_score,
-        "dev_score": None if best is None else best.dev_score,
+        # The run's answer: its final candidate (a blend of the best nodes when dev chose one).
+        "test_score": final.get("test_score", None if best is None else best.test_score),
+        "dev_score": final.get("dev_score", None if best is None else best.dev_score),
+        "final_kind": final.get("kind"),
+        "final_members": final.get("members"),
+        "best_node_test_score": None if best is None else best.test_score,
+        "best_node_dev_score": None if best is None else best.dev_score,
         "run_id": run.id,
         "simulations": simulations,
         "failed_simulations": failed,

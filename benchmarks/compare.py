@@ -132,6 +132,13 @@ def format_table(report: dict[str, Any]) -> str:
                 f"  overhead {overhead * 1000 if overhead is not None else float('nan'):7.0f} ms"
                 + (f"  1/(1+rmse) {norm:.4g}" if norm is not None else "")
             )
+            members = s.get("final_members") or []
+            single = s.get("best_node_test_score")
+            if s.get("final_kind") == "ensemble" and single is not None:
+                lines.append(
+                    f"  {'':<{name_w}}final: blend of {len(members)} nodes, test"
+                    f" {s['test_score']:.4g} (best node alone {single:.4g})"
+                )
         agg = report.get("sela_overall") or {}
         if agg:
             lines.append(
