@@ -1,7 +1,8 @@
 """sela against FLAML, default XGBoost and HistGradientBoosting at equal wall-clock budget.
 
     python benchmarks/compare.py [--budget 60] [--datasets housing,boston,...] \
-        [--tools sela,flaml,xgboost,hgb] [--seed 0] [--out benchmarks/results] [--runs-dir DIR]
+        [--tools sela,flaml,xgboost,hgb] [--seed 0 | --seeds 0,1,2] [--out benchmarks/results] \
+        [--runs-dir DIR]
 
 Every tool sees the rows of sela's own seeded 60/20/20 split (stratified for classification),
 fits on train, chooses on dev (where it chooses anything) and is scored on the held-out 20% with
@@ -250,13 +251,49 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
+def seeds_table(reports: list[dict[str, Any]]) -> str:
+    """Per-seed geometric means of the ratios to the reference, and the geometric mean over every
+    (dataset, seed) pair; plus on how many pairs sela matched or beat default XGBoost."""
+    tools = reports[0]["tools"]
+    w = 12
+    lines = [
+        f"geometric mean of test-score ratios to {reports[0]['reference']} across seeds",
+        f"{'seed':<8}" + "".join(f"{t:>{w}}" for t in tools),
+    ]
+    logs: dict[str, list[float]] = {t: [] for t in tools}
+    for report in reports:
+        cells = "".join(f"{_fmt(report['summary'][t]['geomean_ratio'], 3):>{w}}" for t in tools)
+        lines.append(f"{report['seed']:<8}{cells}")
+        for result in report["results"]:
+            for tool in tools:
+                ratio = result["tools"][tool].get("ratio")
+                if ratio:
+                    logs[tool].append(math.log(ratio))
+    overall = {t: math.exp(sum(v) / len(v)) if v else None for t, v in logs.items()}
+    lines.append(f"{'all':<8}" + "".join(f"{_fmt(overall[t], 3):>{w}}" for t in tools))
+    if "sela" in tools and "xgboost" in tools:
+        pairs = [
+            r for report in reports for r in report["results"] if r["tools"]["sela"].get("ratio")
+        ]
+        matched = sum(
+            1
+            for r in pairs
+            if (r["tools"]["xgboost"].get("ratio") or 0) <= r["tools"]["sela"]["ratio"] + 1e-12
+        )
+        lines.append(f"\nsela at least as good as default XGBoost on {matched} of {len(pairs)}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Parse options, run, print the table and write the JSON."""
+    """Parse options, run, print the table and write the JSON (one file per seed)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per tool and dataset")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated")
     parser.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help="comma-separated")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", default=None, help="comma-separated seeds (each its own split); overrides --seed"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--runs-dir", default=None, help="keep sela's runs here (default: temp)")
     args = parser.parse_args(argv)
@@ -265,19 +302,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = [d for d in datasets if d not in DATASETS] + [t for t in tools if t not in TOOLS]
     if unknown:
         parser.error(f"unknown dataset or tool: {', '.join(unknown)}")
-    with tempfile.TemporaryDirectory() as tmp:
-        runs_dir = Path(args.runs_dir) if args.runs_dir else Path(tmp)
-        report = compare(datasets, tools, budget=args.budget, seed=args.seed, runs_dir=runs_dir)
-    table = format_table(report)
-    report["table"] = table
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=1, default=str))
-    print(table)
-    print(f"\nJSON: {path}")
-    report["json_path"] = str(path)
-    return report
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    reports = []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs_dir = Path(args.runs_dir) if args.runs_dir else Path(tmp)
+            report = compare(datasets, tools, budget=args.budget, seed=seed, runs_dir=runs_dir)
+        table = format_table(report)
+        report["table"] = table
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-seed{seed}.json"
+        path.write_text(json.dumps(report, indent=1, default=str))
+        print(table)
+        print(f"\nJSON: {path}\n", flush=True)
+        report["json_path"] = str(path)
+        reports.append(report)
+    if len(reports) > 1:
+        print(seeds_table(reports))
+    return reports[-1] if len(reports) == 1 else {"reports": reports}
 
 
 if __name__ == "__main__":

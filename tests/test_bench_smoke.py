@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,3 +60,17 @@ def test_compare_harness_smoke(tmp_path: Path) -> None:
     summary = report["summary"]
     assert summary["xgboost"]["geomean_ratio"] == 1.0
     assert summary["sela"]["geomean_ratio"] == sela["ratio"]
+    assert sela["final_kind"] in ("ensemble", "node") and sela["best_node_test_score"] > 0
+
+    # Several seeds: one line per seed and the geometric mean over every (dataset, seed) pair.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from compare import seeds_table
+
+    other = json.loads(json.dumps(report))
+    other["seed"] = 1
+    other["results"][0]["tools"]["sela"]["ratio"] = 1.0
+    text = seeds_table([report, other])
+    assert "ratios to xgboost across seeds" in text
+    lines = {line.split()[0]: line.split()[1:] for line in text.splitlines()[2:5]}
+    assert float(lines["all"][0]) == pytest.approx(sela["ratio"] ** 0.5, abs=5e-3)
+    assert "as good as default XGBoost on" in text

@@ -246,6 +246,23 @@ def _sela_reset():
     gc.collect()
 
 
+def _sela_fingerprint():
+    """A digest of what the evaluation cell would fit (``steps``, ``model``, the training rows),
+    or None when they cannot be pickled. Cell-defined functions pickle by value, with a file name
+    that differs between kernels, so a digest can miss a match but never invent one."""
+    import hashlib, cloudpickle
+    import pandas as pd
+    ns = get_ipython().user_ns
+    try:
+        digest = hashlib.sha256(cloudpickle.dumps((ns["steps"], ns["model"])))
+        train = ns["train"]
+        digest.update(repr(list(train.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(train, index=True).to_numpy().tobytes())
+        return digest.hexdigest()
+    except Exception:
+        return None
+
+
 def _sela_save_predictions(path):
     """Save the fitted pipeline's dev and test outputs (class probabilities where the model has
     them): test scores and the final ensemble are computed from these, outside the kernel."""

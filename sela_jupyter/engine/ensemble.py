@@ -5,8 +5,8 @@ model has them). When a run ends, greedy ensemble selection with replacement (Ca
 ICML 2004) blends the best nodes' saved dev outputs: each round adds the member that most improves
 the blend's dev score, and the best-scoring prefix of those rounds wins. The first prefix is the
 best single node, so the blend is the final answer only when dev says it is at least as good.
-When dev cannot tell candidates apart (a saturated F1 on a small dev set) ties go to the more even
-and the longer blend, since averaging more pipelines lowers variance. The test score is computed from the saved test outputs and reported, never used to
+For classifiers, ties of the metric (F1 on a small dev set ties often) go to the lower Brier score
+of the blended probabilities. The test score is computed from the saved test outputs and reported, never used to
 choose.
 
 :class:`WeightedEnsemble` is the fitted form: exported notebooks carry its source, so they need no
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,12 @@ def as_predictions(output: np.ndarray, task: Task) -> dict[str, Any]:
     return {"predict": output}
 
 
+def brier(y: np.ndarray, proba: np.ndarray) -> float:
+    """Multiclass Brier score of probabilities ``(n, k)`` against class codes (lower is better)."""
+    onehot = np.eye(proba.shape[1])[np.asarray(y).astype(int)]
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
 def select_blend(
     task: Task,
     y_dev: np.ndarray,
@@ -147,49 +154,59 @@ def select_blend(
 ) -> Blend:
     """Greedy selection with replacement over ``candidates`` (``(node, dev output)``, best first).
 
-    Returns the best prefix of ``rounds`` greedy picks; ties go to the longer prefix.
-    ``single_scores`` are the candidates' own dev scores (from their ``predict``, which for a
-    classifier need not be the argmax of its probabilities); by default they are recomputed.
+    Blends are ranked by the run's metric; for classifiers a tie (F1 on a small dev set ties
+    often, and saturates at 1) goes to the lower Brier score of the blended probabilities, a
+    proper score that still tells the blends apart. A tie on both goes to the candidate picked
+    least so far while picking, and to the longer prefix when choosing one. Returns the best of
+    the ``rounds`` greedy prefixes. ``single_scores`` are the candidates' own dev scores (from
+    their ``predict``, which for a classifier need not be the argmax of its probabilities).
     """
     if not candidates:
         raise ValueError("no candidates to blend")
     score = saved_scorer(task)
+    sign = 1.0 if task.direction == "maximize" else -1.0
+
+    def rank(metric: float, output: np.ndarray) -> tuple[float, ...]:
+        """Higher is better."""
+        if task.is_classification:
+            return (sign * metric, -brier(y_dev, output))
+        return (sign * metric,)
+
+    def blend_rank(output: np.ndarray) -> tuple[tuple[float, ...], float]:
+        metric = score(y_dev, as_predictions(output, task))
+        return rank(metric, output), metric
+
     scores = single_scores or [score(y_dev, as_predictions(out, task)) for _, out in candidates]
-    first = 0
-    for i, s in enumerate(scores):
-        if task.better(s, scores[first]):
-            first = i
+    ranks = [rank(m, out) for m, (_, out) in zip(scores, candidates, strict=True)]
+    first = max(range(len(candidates)), key=lambda i: (ranks[i], -i))
     picks = [first]
     total = candidates[first][1].copy()
-    prefix_scores = [scores[first]]
+    prefixes = [(ranks[first], scores[first])]
     for _ in range(rounds - 1):
-        best_i, best_s = None, None
+        best_i, best = None, None
         for i, (_, output) in enumerate(candidates):
-            s = score(y_dev, as_predictions((total + output) / (len(picks) + 1), task))
-            # A tie goes to the candidate picked least so far: when dev cannot tell blends apart,
-            # the more even average has the lower variance.
+            trial = blend_rank((total + output) / (len(picks) + 1))
             if (
-                best_s is None
-                or task.better(s, best_s)
-                or (s == best_s and picks.count(i) < picks.count(best_i))  # type: ignore[arg-type]
+                best is None
+                or trial[0] > best[0]
+                or (trial[0] == best[0] and picks.count(i) < picks.count(best_i))  # type: ignore[arg-type]
             ):
-                best_i, best_s = i, s
-        assert best_i is not None and best_s is not None
+                best_i, best = i, trial
+        assert best_i is not None and best is not None
         picks.append(best_i)
         total += candidates[best_i][1]
-        prefix_scores.append(best_s)
-    chosen = 0
-    for k, s in enumerate(prefix_scores):
-        if not task.better(prefix_scores[chosen], s):  # ties: the longer prefix
-            chosen = k
+        prefixes.append(best)
+    chosen = max(range(len(prefixes)), key=lambda k: (prefixes[k][0], k))
     counts = Counter(candidates[i][0] for i in picks[: chosen + 1])
-    weights = {node: counts[node] for node, _ in candidates if node in counts}
+    common = math.gcd(*counts.values())  # 5 and 5 read better as 1 and 1
+    weights = {node: counts[node] // common for node, _ in candidates if node in counts}
+    dev_score = prefixes[chosen][1]
     if len(weights) == 1:  # the best node on its own
         weights = {candidates[first][0]: 1}
-        prefix_scores[chosen] = scores[first]
+        dev_score = scores[first]
     return Blend(
         weights=weights,
-        dev_score=prefix_scores[chosen],
+        dev_score=dev_score,
         best_single={"node": candidates[first][0], "dev_score": scores[first]},
     )
 

@@ -375,6 +375,9 @@ class SimulationPlan:
     restore_from: str | None = None
     root_snapshot_path: str | None = None  # snapshot of the setup state (the root's)
     predictions_path: str | None = None
+    #: Given the fingerprint of the fitted-to-be pipeline, an earlier node that fitted the very
+    #: same one, as ``(node id, dev score)``: its evaluation is reused instead of refitting.
+    lookup: Callable[[str], tuple[str, float] | None] | None = None
     cell_timeout: float = 120.0
     simulation_timeout: float = 600.0
 
@@ -400,6 +403,8 @@ class SimulationResult:
     traceback: str = ""
     restored: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    fingerprint: str | None = None
+    reused_from: str | None = None  # the node whose identical pipeline's evaluation was reused
 
     @property
     def kernel_healthy(self) -> bool:
@@ -492,6 +497,15 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
             await run_stage(cell)
             if cell.snapshot_path:
                 await hidden(call("_sela_snapshot", cell.snapshot_path), "snapshot")
+        if plan.lookup is not None:
+            t0 = time.perf_counter()
+            out.fingerprint = await kernel.evaluate("_sela_fingerprint()", timeout=budget())
+            timings["fingerprint"] = time.perf_counter() - t0
+            match = plan.lookup(out.fingerprint) if out.fingerprint else None
+            if match is not None:
+                out.reused_from, out.dev_score = match
+                timings["total"] = time.perf_counter() - started
+                return out
         await visible(None, "evaluation", EVALUATION_SOURCE, "evaluation")
         score = await kernel.evaluate("float(dev_score)", timeout=budget())
         out.dev_score = float(score) if score is not None else None
@@ -541,6 +555,14 @@ def build_notebook(
             },
         )
         nb.cells.append(cell)
+    if result.reused_from:
+        nb.cells.append(
+            new_markdown_cell(
+                f"**Not refitted.** These cells leave the very pipeline node {result.reused_from}"
+                " fitted (the same steps, model and training rows), so its evaluation, dev score"
+                f" {result.dev_score:.6g}, is reused."
+            )
+        )
     if result.error:
         nb.cells.append(
             new_markdown_cell(f"**Simulation failed** ({result.error_kind}): `{result.error}`")

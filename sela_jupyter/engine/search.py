@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -67,6 +68,7 @@ class SearchOptions:
     simulation_timeout: float = 300.0
     insights: str = "builtin"  # builtin | llm | both
     reuse_state: bool = True  # resume children from their parent's snapshot (else replay code)
+    reuse_fits: bool = True  # a pipeline identical to one already evaluated is not refitted
     llm: str = ""  # model name on an OpenAI-compatible endpoint; "" = no LLM
     llm_base_url: str = ""  # "" = the openai package's default (api.openai.com)
     llm_key_env: str = DEFAULT_KEY_ENV  # the NAME of the key's environment variable
@@ -239,6 +241,8 @@ class Search:
         self._llm_coder: Any = None
         self._coding: dict[tuple[str, tuple[str, ...]], asyncio.Future[str]] = {}
         self._coding_failed: dict[tuple[str, tuple[str, ...]], str] = {}
+        #: pipeline fingerprint -> the node that evaluated it (this session's simulations)
+        self._fitted: dict[str, str] = {}
 
     # -- loading and saving ---------------------------------------------------------------------
     def _load(self) -> _RunState:
@@ -703,9 +707,21 @@ class Search:
             if node.parent is None and s.options.reuse_state
             else None,
             predictions_path=str(node_dir / PREDICTIONS_FILE),
+            lookup=self._evaluated if s.options.reuse_fits else None,
             cell_timeout=s.options.cell_timeout,
             simulation_timeout=s.options.simulation_timeout,
         )
+
+    def _evaluated(self, fingerprint: str) -> tuple[str, float] | None:
+        """The finished node that evaluated the pipeline with ``fingerprint``, and its dev score."""
+        node_id = self._fitted.get(fingerprint)
+        if node_id is None:
+            return None
+        node = self.tree[node_id]
+        saved = self.store.node_dir(self.run_id, node_id) / PREDICTIONS_FILE
+        if node.dev_score is None or not saved.is_file():
+            return None
+        return node_id, node.dev_score
 
     def _record(
         self,
@@ -719,6 +735,11 @@ class Search:
         node_dir = self.store.node_dir(self.run_id, node.id)
         test_score = None
         predictions = Path(plan.predictions_path) if plan.predictions_path else None
+        if result.reused_from and predictions is not None:
+            source = self.store.node_dir(self.run_id, result.reused_from) / PREDICTIONS_FILE
+            shutil.copyfile(source, predictions)  # the same pipeline: the same outputs
+        elif result.fingerprint and result.error is None:
+            self._fitted.setdefault(result.fingerprint, node.id)
         has_labels = s.test_labels is not None
         if result.error is None and has_labels and predictions and predictions.is_file():
             try:
@@ -776,6 +797,7 @@ class Search:
             "error_kind": result.error_kind,
             "traceback": result.traceback,
             "restored": result.restored,
+            "reused_from": result.reused_from,
             "timings": node.timings,
             "notebook": str(node_dir / "notebook.ipynb"),
             "tokens": (llm or {}).get("tokens", TokenUsage().to_dict()),

@@ -53,14 +53,19 @@ def test_the_best_node_alone_when_no_blend_helps() -> None:
     assert blend.to_dict()["kind"] == "node"
 
 
-def test_a_saturated_dev_score_averages_the_tied_nodes() -> None:
-    y = np.array([0, 1, 1, 0, 1, 0, 0, 1])
-    perfect_a = np.eye(2)[y] * 0.8 + 0.1
-    perfect_b = np.eye(2)[y] * 0.6 + 0.2
-    blend = select_blend(BINARY, y, [("a", perfect_a), ("b", perfect_b)])
-
+def test_a_saturated_f1_is_decided_by_the_brier_score_of_the_blend() -> None:
+    y = np.array([0, 1, 1, 0])
+    # Both are right on every row (F1 = 1), each unsure where the other is sure.
+    unsure_first = np.array([[0.6, 0.4], [0.4, 0.6], [0.05, 0.95], [0.95, 0.05]])
+    unsure_last = np.array([[0.95, 0.05], [0.05, 0.95], [0.4, 0.6], [0.6, 0.4]])
+    blend = select_blend(BINARY, y, [("a", unsure_first), ("b", unsure_last)])
     assert blend.dev_score == 1.0
-    assert blend.is_ensemble and blend.weights["a"] >= blend.weights["b"] >= 1
+    assert blend.weights == {"a": 1, "b": 1}  # the even average has the lower Brier score
+
+    confident = np.eye(2)[y] * 0.9 + 0.05
+    timid = np.eye(2)[y] * 0.4 + 0.3
+    alone = select_blend(BINARY, y, [("timid", timid), ("confident", confident)])
+    assert alone.weights == {"confident": 1}  # any share of the timid one only adds Brier
 
 
 def test_the_single_nodes_own_dev_score_is_kept() -> None:

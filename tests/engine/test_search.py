@@ -57,8 +57,11 @@ def test_search_writes_a_notebook_per_simulation(
         node_dir = store.node_dir(run_id, node["id"])
         nb = nbformat.read(node_dir / "notebook.ipynb", as_version=4)
         roles = [c.metadata.get("sela", {}).get("role") for c in nb.cells if c.cell_type == "code"]
-        assert roles[0] == "setup" and roles[-1] == "evaluation"
-        assert json.loads((node_dir / "result.json").read_text())["node"]["id"] == node["id"]
+        detail = json.loads((node_dir / "result.json").read_text())
+        assert detail["node"]["id"] == node["id"]
+        assert roles[0] == "setup"
+        # The last cell fits and scores, unless the node's pipeline is one already evaluated.
+        assert (roles[-1] == "evaluation") != bool(detail["reused_from"])
     kinds = [e["type"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("simulation_finished") == 5
@@ -90,6 +93,41 @@ def test_failing_stages_fail_their_nodes_and_the_search_finishes(
     assert nodes["eda.ok1"]["status"] == nodes["eda.ok2"]["status"] == "done"
     detail = store.read_node(run_id, nodes["eda.raise"]["id"])
     assert "raise ValueError" in detail["traceback"]
+
+
+def test_a_pipeline_already_evaluated_is_not_refitted(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    store = RunStore(tmp_path)
+    run_id = new_run(store, small_regression, "y", rollouts=4, max_depth=2)
+    scripts = {
+        "eda.look": "print(train.shape)",  # analysis only: the root's pipeline, unchanged
+        "preprocess.drop": (  # fewer training rows: a different pipeline
+            "train = train.iloc[10:]\n"
+            + TemplateCoder().stage_code("preprocess", None, [], *_profile_task(store, run_id))
+        ),
+    }
+    only_insights(
+        store,
+        run_id,
+        [Insight("eda.look", "eda", "look"), Insight("preprocess.drop", "preprocess", "drop")],
+    )
+    asyncio.run(Search(store, run_id, coder=ScriptedCoder(scripts)).run())
+
+    tree = store.read_tree(run_id)
+    by_depth = {n["depth"]: n for n in tree["nodes"] if n["status"] == "done"}
+    root, eda, preprocess = by_depth[0], by_depth[1], by_depth[2]
+    eda_detail = store.read_node(run_id, eda["id"])
+    assert eda_detail["reused_from"] == root["id"]
+    assert eda["dev_score"] == root["dev_score"] and eda["test_score"] == root["test_score"]
+    nb = nbformat.read(store.node_dir(run_id, eda["id"]) / "notebook.ipynb", as_version=4)
+    roles = [c.metadata.get("sela", {}).get("role") for c in nb.cells if c.cell_type == "code"]
+    assert "evaluation" not in roles and ", 4)" in eda_detail["output_tail"]  # its print ran
+    assert "Not refitted" in nb.cells[-1].source
+    assert (store.node_dir(run_id, eda["id"]) / "predictions.pkl").is_file()
+    # Dropping rows changes the pipeline: it is fitted and scored on its own.
+    assert store.read_node(run_id, preprocess["id"])["reused_from"] is None
+    assert preprocess["dev_score"] != root["dev_score"]
 
 
 def test_child_does_not_rerun_ancestor_code(tmp_path: Path, small_regression: pd.DataFrame) -> None:
