@@ -3,6 +3,7 @@
     python benchmarks/compare.py [--budget 60] [--datasets housing,boston,...] \
         [--tools sela,flaml,xgboost,hgb] [--seed 0 | --seeds 0,1,2] [--out benchmarks/results] \
         [--runs-dir DIR]
+    python benchmarks/compare.py --summarise results/A.json results/B.json ...
 
 Every tool sees the rows of sela's own seeded 60/20/20 split (stratified for classification),
 fits on train, chooses on dev (where it chooses anything) and is scored on the held-out 20% with
@@ -296,7 +297,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--runs-dir", default=None, help="keep sela's runs here (default: temp)")
+    parser.add_argument(
+        "--summarise",
+        nargs="+",
+        metavar="JSON",
+        help="run nothing: print the across-seeds table of reports written earlier",
+    )
     args = parser.parse_args(argv)
+    if args.summarise:
+        saved = [json.loads(Path(path).read_text()) for path in args.summarise]
+        print(seeds_table(saved))
+        return {"reports": saved}
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = [d for d in datasets if d not in DATASETS] + [t for t in tools if t not in TOOLS]
