@@ -243,7 +243,6 @@ def final_blend(
     candidates: list[tuple[str, np.ndarray]] = []
     singles: list[float] = []
     tests: dict[str, np.ndarray | None] = {}
-    seen: list[np.ndarray] = []
     for node in done:
         if len(candidates) >= limit:
             break
@@ -251,9 +250,8 @@ def final_blend(
         if not saved or "dev" not in saved:
             continue
         dev = node_output(saved["dev"], task)
-        if len(dev) != len(y_dev) or any(np.array_equal(dev, other) for other in seen):
+        if len(dev) != len(y_dev) or any(np.array_equal(dev, c) for _, c in candidates):
             continue
-        seen.append(dev)
         candidates.append((node.id, dev))
         singles.append(float(node.dev_score))  # type: ignore[arg-type]
         tests[node.id] = node_output(saved["test"], task) if "test" in saved else None
