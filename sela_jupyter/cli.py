@@ -151,14 +151,25 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
         for insight in run.tree.insights(best):
             print(f"  {insight.stage:<10} {insight.text}", file=stream)
     final = run.final
-    if final and final["kind"] == "ensemble":
+    if final and (
+        final["kind"] == "ensemble" or best is None or final["members"][0]["node"] != best.id
+    ):
         members = ", ".join(f"{m['node']} x{m['weight']}" for m in final["members"])
+        what = (
+            f"a blend of {len(final['members'])} nodes ({members})"
+            if final["kind"] == "ensemble"
+            else f"node {members.split(' x')[0]}"
+        )
+        chosen = (
+            f"chosen out of fold on train + dev (cv {task.metric} {final['cv_score']:.6g})"
+            if final.get("chosen_on") == "cv" and final.get("cv_score") is not None
+            else "chosen on dev"
+        )
         test = final.get("test_score")
         print(
-            f"\nfinal: a blend of {len(final['members'])} nodes ({members}): dev {task.metric}"
-            f" {final['dev_score']:.6g}"
+            f"\nfinal: {what}: dev {task.metric} {final['dev_score']:.6g}"
             + (f", test {task.metric} {test:.6g}" if test is not None else "")
-            + "\n  (sela export exports it; --node best for the best node alone)",
+            + f"\n  {chosen}; sela export exports it, --node best the best node on dev",
             file=stream,
         )
     print(
@@ -195,6 +206,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         parallel=args.parallel,
         seed=args.seed,
         max_depth=args.max_depth,
+        **({} if args.cv_folds is None else {"cv_folds": args.cv_folds}),
         cell_timeout=args.cell_timeout,
         simulation_timeout=args.simulation_timeout,
         **llm_options(
@@ -331,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, choices=["regression", "binary", "multiclass"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-depth", type=int, default=5, help="stages searched (1-5)")
+    p.add_argument(
+        "--cv-folds",
+        type=int,
+        default=None,
+        help="folds scoring the best nodes out of fold for the final choice "
+        "(default 3; 0: choose on dev)",
+    )
     p.add_argument("--name", default=None, help="a name for the run")
     p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
     p.add_argument("--simulation-timeout", type=float, default=300.0, help="seconds per simulation")

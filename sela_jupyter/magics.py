@@ -2,7 +2,7 @@
 
     %load_ext sela_jupyter
     %sela df target=price [rollouts=N] [budget=10m] [parallel=2] [metric=...] [task=...]
-          [llm=...] [name=...] [test=test_df] [max_depth=N] [seed=N]
+          [llm=...] [name=...] [test=test_df] [max_depth=N] [seed=N] [cv_folds=5]
     %%sela df target=price          (the cell body is the free-text task description)
     %sela runs                      list runs
     %sela wait [RUN]                block until a run ends, then show its leaderboard
@@ -62,8 +62,9 @@ START_OPTIONS = {
     "test": "a variable holding a separate test DataFrame",
     "max_depth": "pipeline stages searched, 1-5",
     "seed": "random seed",
+    "cv_folds": "folds of the out-of-fold judge of the final choice (0: choose on dev)",
 }
-_INT_OPTIONS = ("rollouts", "parallel", "max_depth", "seed")
+_INT_OPTIONS = ("rollouts", "parallel", "max_depth", "seed", "cv_folds")
 _ACTIVE = ("created", "running")
 
 
@@ -493,6 +494,7 @@ class SelaMagics(Magics):
           %sela DF target=COLUMN [rollouts=N] [budget=10m] [parallel=2] [metric=M] [task=T]
                 [llm=MODEL|off] [insights=llm|builtin|both] [fallback=builtin]
                 [token_budget=N] [name=NAME] [test=TEST_DF] [max_depth=N] [seed=N]
+                [cv_folds=N]
           %%sela DF target=COLUMN ...   (the cell body describes the task in free text)
           %sela runs
           %sela wait [RUN]

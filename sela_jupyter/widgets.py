@@ -265,12 +265,18 @@ class LiveView:
             test = best.get("test_score")
             final = record.get("final") or {}
             blend = ""
-            if final.get("kind") == "ensemble":
+            members = final.get("members") or []
+            if members and (final.get("kind") == "ensemble" or members[0]["node"] != best["node"]):
                 final_test = final.get("test_score")
+                what = (
+                    f"a blend of {len(members)} nodes"
+                    if final.get("kind") == "ensemble"
+                    else f"node {members[0]['node']}"
+                )
                 blend = (
-                    f" · final: a blend of {len(final['members'])} nodes, dev"
-                    f" <b>{final['dev_score']:.6g}</b>"
+                    f" · final: {what}, dev <b>{final['dev_score']:.6g}</b>"
                     + (f", test {final_test:.6g}" if final_test is not None else "")
+                    + (" (chosen out of fold)" if final.get("chosen_on") == "cv" else "")
                 )
             self.best.value = (
                 f"best dev {metric}: <b>{best['dev_score']:.6g}</b> (node {best['node']})"

@@ -3,7 +3,7 @@
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
 
-import { ITokenUsage } from './tokens';
+import { IRunSummary, ITokenUsage } from './tokens';
 
 /**
  * A score with 4 significant digits, or an em dash.
@@ -102,4 +102,16 @@ export function tokenSummary(
     formatTokenCount(total),
     formatCost(usage?.cost)
   );
+}
+
+/**
+ * Whether a run's final candidate earns a line of its own: a blend of nodes,
+ * or a single node other than the best on dev (chosen out of fold).
+ */
+export function showFinal(run: IRunSummary): boolean {
+  const final = run.final;
+  if (!final || final.members.length === 0) {
+    return false;
+  }
+  return final.kind === 'ensemble' || final.members[0].node !== run.best?.node;
 }

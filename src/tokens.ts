@@ -198,8 +198,9 @@ export interface IBest {
 }
 
 /**
- * A run's final candidate, chosen on dev when the run ends: a weighted blend
- * of the best nodes' pipelines, or the best node on its own.
+ * A run's final candidate, chosen when the run ends: a weighted blend of the
+ * best nodes' pipelines, or one node on its own. It is chosen on out-of-fold
+ * outputs over train + dev where the best nodes have them, else on dev.
  */
 export interface IFinal {
   /**
@@ -218,6 +219,14 @@ export interface IFinal {
    * Its test score, when the run has test labels.
    */
   test_score?: number | null;
+  /**
+   * What it was chosen on: `cv` (out-of-fold outputs over train + dev) or `dev`.
+   */
+  chosen_on?: 'cv' | 'dev';
+  /**
+   * Its out-of-fold score over train + dev, when chosen on those.
+   */
+  cv_score?: number | null;
 }
 
 /**

@@ -25,7 +25,7 @@ from .errors import SelaInputError
 from .export import cells_to_script, ensemble_cells, notebook_text, pipeline_cells
 from .llm import llm_options
 from .mcts import Node
-from .search import Listener, Search, SearchOptions, create_run
+from .search import DEFAULT_CV_FOLDS, Listener, Search, SearchOptions, create_run
 from .store import RunStore, atomic_write_text
 
 T = TypeVar("T")
@@ -290,6 +290,7 @@ def run(
     metric: str | None = None,
     task: str | None = None,
     max_depth: int = 5,
+    cv_folds: int = DEFAULT_CV_FOLDS,
     name: str | None = None,
     runs_dir: str | Path | None = None,
     listeners: list[Listener] | None = None,
@@ -309,6 +310,8 @@ def run(
     set; ``"off"``: the built-in catalog); ``insights`` is ``llm``, ``builtin`` or ``both``;
     ``fallback="builtin"`` keeps a run going on the built-in catalog when the LLM fails;
     ``token_budget`` caps the LLM tokens of the run; ``description`` is the task in words.
+    ``cv_folds`` folds score the best nodes out of fold over train + dev for the final choice
+    (``0``: choose on dev alone).
     """
     store = RunStore(runs_dir)
     options = SearchOptions(
@@ -317,6 +320,7 @@ def run(
         parallel=parallel,
         seed=seed,
         max_depth=max_depth,
+        cv_folds=cv_folds,
         **llm_options(
             llm,
             insights=insights,

@@ -284,6 +284,64 @@ def _sela_save_predictions(path):
     with open(path + ".tmp", "wb") as f:
         cloudpickle.dump(out, f)
     os.replace(path + ".tmp", path)
+
+
+def _sela_cv_predictions(path, train_path, folds):
+    """Out-of-fold outputs of the evaluated pipeline over every original training row, then
+    every dev row: ``folds`` refits of ``clone(pipeline)``, stratified for classifiers, with the
+    same folds in every kernel of the run. Rows the stage code dropped from ``train`` are still
+    predicted, never fitted. Saved like ``_sela_save_predictions``'s parts; returns the number of
+    rows, or 0 when the stage code reshaped the rows or columns so no fair folds exist."""
+    import os, cloudpickle
+    import numpy as np, pandas as pd
+    from sklearn.base import clone
+    from sklearn.model_selection import KFold, StratifiedKFold
+    ns = get_ipython().user_ns
+    target, train, dev = ns["TARGET"], ns["train"], ns["dev"]
+    original = pd.read_parquet(train_path)
+    classifier = ns["TASK"] != "regression"
+    if classifier:
+        codes = {label: code for code, label in enumerate(ns["CLASSES"])}
+        original[target] = original[target].map(codes)
+    columns = [c for c in train.columns if c != target]
+    if (
+        list(columns) != [c for c in dev.columns if c != target]
+        or not set(columns) <= set(original.columns)
+        or not train.index.isin(original.index).all()
+        or original.index.isin(dev.index).any()
+    ):
+        return 0
+    rows = pd.concat([original[columns + [target]], dev[columns + [target]]])
+    own = pd.concat([train[columns + [target]], dev[columns + [target]]])
+    y = rows[target].to_numpy()
+    if classifier and np.bincount(y.astype(int)).min() >= folds:
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=ns["SEED"])
+    else:
+        splitter = KFold(folds, shuffle=True, random_state=ns["SEED"])
+    k = len(ns["CLASSES"]) if classifier else 0
+    predict, proba = [None] * len(rows), np.zeros((len(rows), k)) if classifier else None
+    for fit_at, held_at in splitter.split(rows, y):
+        fit = own[own.index.isin(rows.index[fit_at])]
+        fold = clone(ns["pipeline"]).fit(fit[columns], fit[target])
+        held = rows.iloc[held_at][columns]
+        for i, value in zip(held_at, np.asarray(fold.predict(held))):
+            predict[i] = value
+        if proba is not None:
+            try:
+                p = np.asarray(fold.predict_proba(held), dtype=float)
+            except Exception:  # hard votes only (an SVC without probability=True)
+                p = None
+            if p is None or p.shape != (len(held_at), k):
+                proba = None
+            else:
+                proba[held_at] = p
+    out = {"predict": np.asarray(predict)}
+    if proba is not None:
+        out["predict_proba"] = proba
+    with open(path + ".tmp", "wb") as f:
+        cloudpickle.dump(out, f)
+    os.replace(path + ".tmp", path)
+    return len(rows)
 '''
 
 WARMUP_SOURCE = """

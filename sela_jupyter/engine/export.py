@@ -137,7 +137,12 @@ def ensemble_cells(
         f"# SELA pipeline: run `{search.run_id}`, a blend of {len(members)} nodes\n\n"
         + _scores(task, final["dev_score"], final.get("test_score"))
         + "\n\nThe run's final candidate: the weighted average of these nodes' pipelines"
-        " (weights chosen on dev by greedy ensemble selection)."
+        + (
+            " (weights chosen by greedy ensemble selection on their out-of-fold outputs over"
+            " train + dev)."
+            if final.get("chosen_on") == "cv"
+            else " (weights chosen on dev by greedy ensemble selection)."
+        )
     )
     cells = [
         ExportCell("title", header, kind="markdown"),

@@ -231,6 +231,10 @@ class ChildKernel:
             await _maybe_await(self.manager.shutdown_kernel(self.kernel_id, now=True))
 
 
+#: Tries to start a working kernel before the pool gives up.
+START_ATTEMPTS = 3
+
+
 class KernelPool:
     """Pre-started, pre-imported child kernels, handed out one simulation at a time.
 
@@ -283,15 +287,27 @@ class KernelPool:
         for kernel in kernels:
             self._idle.put_nowait(kernel)
 
-    async def _start_one(self) -> ChildKernel:
+    async def _start_one(self, attempts: int = START_ATTEMPTS) -> ChildKernel:
+        """Start, connect and warm one kernel. A kernel that dies on start (two kernels raced for
+        the same free port: seen under load) is shut down and another started in its place."""
         kwargs: dict[str, Any] = {"kernel_name": self.kernel_name, "env": self._env()}
         if self.cwd:
             kwargs["cwd"] = self.cwd
-        kernel_id = await _maybe_await(self.manager.start_kernel(**kwargs))
-        kernel = ChildKernel(self.manager, kernel_id)
-        self._kernels.append(kernel)
-        await kernel.connect()
-        return kernel
+        for attempt in range(1, attempts + 1):
+            kernel_id = await _maybe_await(self.manager.start_kernel(**kwargs))
+            kernel = ChildKernel(self.manager, kernel_id)
+            self._kernels.append(kernel)
+            try:
+                await kernel.connect()
+                return kernel
+            except Exception as exc:
+                if attempt == attempts:
+                    raise
+                log.warning("kernel %s failed to start (%s); starting another", kernel_id, exc)
+                await kernel.shutdown()
+                with contextlib.suppress(ValueError):
+                    self._kernels.remove(kernel)
+        raise AssertionError("unreachable")
 
     @property
     def kernel_ids(self) -> list[str]:
@@ -366,6 +382,19 @@ class StageCell:
 
 
 @dataclass
+class CrossValidation:
+    """An optional step after the evaluation: out-of-fold outputs over train + dev, saved to
+    ``path``, for the run's final choice. ``wants(dev_score, fit_seconds)`` returns the seconds
+    the step may take for this node, or ``None`` to skip it. A failure or timeout here never
+    fails the node: its dev score is already in."""
+
+    path: str
+    train_path: str
+    folds: int
+    wants: Callable[[float, float], float | None]
+
+
+@dataclass
 class SimulationPlan:
     """What to run for one node; built by the search from the coder and the store."""
 
@@ -378,6 +407,7 @@ class SimulationPlan:
     #: Given the fingerprint of the fitted-to-be pipeline, an earlier node that fitted the very
     #: same one, as ``(node id, dev score)``: its evaluation is reused instead of refitting.
     lookup: Callable[[str], tuple[str, float] | None] | None = None
+    cross_validation: CrossValidation | None = None
     cell_timeout: float = 120.0
     simulation_timeout: float = 600.0
 
@@ -405,11 +435,14 @@ class SimulationResult:
     timings: dict[str, float] = field(default_factory=dict)
     fingerprint: str | None = None
     reused_from: str | None = None  # the node whose identical pipeline's evaluation was reused
+    cv_rows: int | None = None  # rows with out-of-fold outputs, when cross-validation ran
+    cv_error: str | None = None  # why cross-validation gave nothing (the node still counts)
+    cv_broke_kernel: bool = False
 
     @property
     def kernel_healthy(self) -> bool:
         """False when the kernel must be restarted before it is reused."""
-        return self.error_kind not in ("timeout", "kernel_died")
+        return self.error_kind not in ("timeout", "kernel_died") and not self.cv_broke_kernel
 
     def output_tail(self, limit: int = 4000) -> str:
         """The printed text of the simulation's last cells, tail-trimmed."""
@@ -511,6 +544,8 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
         out.dev_score = float(score) if score is not None else None
         if plan.predictions_path:
             await hidden(call("_sela_save_predictions", plan.predictions_path), "predictions")
+        if plan.cross_validation is not None and out.dev_score is not None:
+            await _cross_validate(kernel, plan.cross_validation, out, budget)
     except SimulationError as exc:
         out.error = str(exc)
         out.error_kind = exc.kind
@@ -519,6 +554,38 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
             out.error_kind = "timeout_interrupted"
     timings["total"] = time.perf_counter() - started
     return out
+
+
+async def _cross_validate(
+    kernel: ChildKernel, cv: CrossValidation, out: SimulationResult, budget: Callable[[], float]
+) -> None:
+    """Run the out-of-fold step if ``cv.wants`` it, within its time limit; never raises for it."""
+    fit_seconds = out.cells[-1].result.duration if out.cells else 0.0
+    assert out.dev_score is not None
+    limit = cv.wants(out.dev_score, fit_seconds)
+    if limit is None:
+        return
+    try:
+        timeout = min(limit, budget())
+    except CellTimeout:
+        return
+    t0 = time.perf_counter()
+    try:
+        rows = await kernel.evaluate(
+            call("_sela_cv_predictions", cv.path, cv.train_path, cv.folds), timeout=timeout
+        )
+        out.cv_rows = int(rows) or None
+        if not out.cv_rows:
+            out.cv_error = "the stage code reshaped the training rows or columns"
+    except CellTimeout as exc:
+        out.cv_error = f"cross-validation: {exc}"
+        out.cv_broke_kernel = not await kernel.interrupt_and_drain()
+    except KernelDied as exc:
+        out.cv_error = f"cross-validation: {exc}"
+        out.cv_broke_kernel = True
+    except SimulationError as exc:
+        out.cv_error = f"cross-validation: {exc}"
+    out.timings["cv"] = time.perf_counter() - t0
 
 
 def build_notebook(

@@ -25,12 +25,13 @@ import pandas as pd
 
 from .cells import score_saved_predictions, setup_source
 from .coder import StageCodeCache, TemplateCoder
-from .ensemble import PREDICTIONS_FILE, final_blend
+from .ensemble import CV_FILE, PREDICTIONS_FILE, final_blend
 from .errors import SelaInputError
 from .insights import STAGES, BuiltinProposer, Insight, InsightPool
 from .llm import DEFAULT_KEY_ENV, LLMBudgetExhausted, LLMClient, LLMConfig, LLMError, TokenUsage
-from .mcts import Node, Tree
+from .mcts import DONE, Node, Tree
 from .runner import (
+    CrossValidation,
     KernelPool,
     SimulationPlan,
     SimulationResult,
@@ -55,6 +56,11 @@ CREATED, RUNNING, FINISHED, STOPPED, FAILED_RUN = (
 )
 
 
+#: Folds of the out-of-fold judge of the final choice. Three halve the cost of five (each
+#: refit sees as many rows as train) and judged as well on the benchmark's runs.
+DEFAULT_CV_FOLDS = 3
+
+
 @dataclass
 class SearchOptions:
     """How long and how wide a run searches; stored in ``run.json`` and reused on resume."""
@@ -69,6 +75,10 @@ class SearchOptions:
     insights: str = "builtin"  # builtin | llm | both
     reuse_state: bool = True  # resume children from their parent's snapshot (else replay code)
     reuse_fits: bool = True  # a pipeline identical to one already evaluated is not refitted
+    #: Out-of-fold outputs over train + dev, for nodes among the ``cv_top`` best on dev when they
+    #: finish; the final candidate is then chosen on them (0 folds: choose on dev alone).
+    cv_folds: int = DEFAULT_CV_FOLDS
+    cv_top: int = 8
     llm: str = ""  # model name on an OpenAI-compatible endpoint; "" = no LLM
     llm_base_url: str = ""  # "" = the openai package's default (api.openai.com)
     llm_key_env: str = DEFAULT_KEY_ENV  # the NAME of the key's environment variable
@@ -97,6 +107,10 @@ class SearchOptions:
             )
         if self.fallback not in ("", "builtin"):
             raise SelaInputError(f"fallback must be builtin or empty, got {self.fallback!r}")
+        if self.cv_folds == 1 or self.cv_folds < 0:
+            raise SelaInputError(f"cv_folds must be 0 (off) or at least 2, got {self.cv_folds}")
+        if self.cv_top < 1:
+            raise SelaInputError(f"cv_top must be at least 1, got {self.cv_top}")
         if self.token_budget is not None and self.token_budget < 1:
             raise SelaInputError(f"the token budget must be positive, got {self.token_budget}")
 
@@ -213,6 +227,7 @@ class _RunState:
     code: StageCodeCache
     test_labels: Any = None
     dev_labels: Any = None
+    cv_labels: Any = None  # the original training rows' labels, then dev's
     node_started: dict[str, float] = field(default_factory=dict)
 
 
@@ -243,6 +258,7 @@ class Search:
         self._coding_failed: dict[tuple[str, tuple[str, ...]], str] = {}
         #: pipeline fingerprint -> the node that evaluated it (this session's simulations)
         self._fitted: dict[str, str] = {}
+        self._deadline: float | None = None  # time.monotonic() when this session's budget ends
 
     # -- loading and saving ---------------------------------------------------------------------
     def _load(self) -> _RunState:
@@ -251,6 +267,12 @@ class Search:
         data = self.run_dir / "data"
         test_labels = _labels(data / "test_labels.parquet", task)
         dev_labels = _labels(data / "dev.parquet", task)
+        train_labels = _labels(data / "train.parquet", task)
+        cv_labels = (
+            None
+            if train_labels is None or dev_labels is None
+            else pd.concat([train_labels, dev_labels], ignore_index=True)
+        )
         return _RunState(
             record=record,
             task=task,
@@ -261,6 +283,7 @@ class Search:
             code=StageCodeCache.from_dict(self.store.read_part(self.run_id, "code", {})),
             test_labels=test_labels,
             dev_labels=dev_labels,
+            cv_labels=cv_labels,
         )
 
     @property
@@ -353,6 +376,7 @@ class Search:
         deadline = (
             started + max(0.0, opts.time_budget - elapsed_before) if opts.time_budget else None
         )
+        self._deadline = deadline
         self._save()
         self._emit("run_started", run=self.summary())
         self.kernels = KernelPool(self.kernel_manager, size=opts.parallel, cwd=str(self.run_dir))
@@ -396,6 +420,7 @@ class Search:
                 lambda node_id: self.store.node_dir(self.run_id, node_id),
                 s.dev_labels.to_numpy(),
                 None if s.test_labels is None else s.test_labels.to_numpy(),
+                y_cv=None if s.cv_labels is None else s.cv_labels.to_numpy(),
             )
         except Exception:  # the best node stays the answer; a blend is a bonus
             log.exception("final ensemble selection failed for run %s", self.run_id)
@@ -708,6 +733,14 @@ class Search:
             else None,
             predictions_path=str(node_dir / PREDICTIONS_FILE),
             lookup=self._evaluated if s.options.reuse_fits else None,
+            cross_validation=CrossValidation(
+                path=str(node_dir / CV_FILE),
+                train_path=str(data / "train.parquet"),
+                folds=s.options.cv_folds,
+                wants=self._cv_time_limit,
+            )
+            if s.options.cv_folds
+            else None,
             cell_timeout=s.options.cell_timeout,
             simulation_timeout=s.options.simulation_timeout,
         )
@@ -722,6 +755,31 @@ class Search:
         if node.dev_score is None or not saved.is_file():
             return None
         return node_id, node.dev_score
+
+    def _cv_time_limit(self, dev_score: float, fit_seconds: float) -> float | None:
+        """Seconds a node may spend on out-of-fold outputs, or ``None`` to skip them: only nodes
+        that rank among the ``cv_top`` best on dev so far (ties count against them), and only if
+        the folds, estimated from the evaluation's own time, fit before the deadline."""
+        opts = self.state.options
+        task = self.task
+        as_good = sum(
+            1
+            for n in self.tree.nodes.values()
+            if n.status == DONE
+            and n.dev_score is not None
+            and not task.better(dev_score, n.dev_score)
+        )
+        if as_good >= opts.cv_top:
+            return None
+        # Each fold refits on (k-1)/k of train + dev: about as many rows as train alone at k=3.
+        estimate = opts.cv_folds * fit_seconds + 0.5
+        limit = min(opts.cell_timeout, max(10.0, 3 * estimate))
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left < estimate:
+                return None
+            limit = min(limit, left)
+        return limit
 
     def _record(
         self,
@@ -738,6 +796,9 @@ class Search:
         if result.reused_from and predictions is not None:
             source = self.store.node_dir(self.run_id, result.reused_from) / PREDICTIONS_FILE
             shutil.copyfile(source, predictions)  # the same pipeline: the same outputs
+            source_cv = source.with_name(CV_FILE)
+            if source_cv.is_file():
+                shutil.copyfile(source_cv, node_dir / CV_FILE)
         elif result.fingerprint and result.error is None:
             self._fitted.setdefault(result.fingerprint, node.id)
         has_labels = s.test_labels is not None
@@ -798,6 +859,8 @@ class Search:
             "traceback": result.traceback,
             "restored": result.restored,
             "reused_from": result.reused_from,
+            "cv_rows": result.cv_rows,
+            "cv_error": result.cv_error,
             "timings": node.timings,
             "notebook": str(node_dir / "notebook.ipynb"),
             "tokens": (llm or {}).get("tokens", TokenUsage().to_dict()),

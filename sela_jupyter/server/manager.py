@@ -26,7 +26,7 @@ import pandas as pd
 from ..engine.api import parse_duration
 from ..engine.errors import RunNotFoundError, SelaInputError
 from ..engine.llm import llm_options
-from ..engine.search import Search, SearchOptions, create_run
+from ..engine.search import DEFAULT_CV_FOLDS, Search, SearchOptions, create_run
 from ..engine.store import RunStore, validate_id
 
 EVENT_SCHEMA_ID = "https://events.sela-jupyter.org/sela_jupyter/run/v1"
@@ -59,6 +59,7 @@ _OPTION_KEYS = {
     "parallel",
     "seed",
     "max_depth",
+    "cv_folds",
     "cell_timeout",
     "simulation_timeout",
     "llm",
@@ -187,6 +188,7 @@ class RunManager:
                 parallel=int(given.get("parallel", self.defaults.get("parallel", 1))),
                 seed=int(given.get("seed", 0)),
                 max_depth=int(given.get("max_depth", self.defaults.get("max_depth", 5))),
+                cv_folds=int(given.get("cv_folds", DEFAULT_CV_FOLDS)),
                 cell_timeout=float(
                     given.get("cell_timeout", self.defaults.get("cell_timeout", 120.0))
                 ),

@@ -1,9 +1,11 @@
 import {
   formatCost,
   formatTokenCount,
+  showFinal,
   tokenSummary,
   tokenTotal
 } from '../format';
+import { IRunSummary } from '../tokens';
 import { loadTranslation } from '../translation';
 
 const trans = loadTranslation();
@@ -47,5 +49,40 @@ describe('token formatting', () => {
       tokenSummary({ prompt: 0, completion: 0, cost: 0, calls: 0 }, trans)
     ).toBeNull();
     expect(tokenSummary(undefined, trans)).toBeNull();
+  });
+});
+
+describe('showFinal', () => {
+  const run = (final: IRunSummary['final']): IRunSummary =>
+    ({
+      id: 'r',
+      best: { node: 'n3', dev_score: 1 },
+      final
+    }) as unknown as IRunSummary;
+
+  it('shows a blend, and a single node other than the best on dev', () => {
+    const members = [{ node: 'n3', weight: 1 }];
+    expect(showFinal(run(null))).toBe(false);
+    expect(showFinal(run({ kind: 'node', members, dev_score: 1 }))).toBe(false);
+    expect(
+      showFinal(
+        run({
+          kind: 'node',
+          members: [{ node: 'n9', weight: 1 }],
+          dev_score: 2
+        })
+      )
+    ).toBe(true);
+    expect(
+      showFinal(
+        run({
+          kind: 'ensemble',
+          members: [...members, { node: 'n9', weight: 2 }],
+          dev_score: 1,
+          chosen_on: 'cv',
+          cv_score: 0.9
+        })
+      )
+    ).toBe(true);
   });
 });

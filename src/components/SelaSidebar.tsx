@@ -3,7 +3,12 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useState } from 'react';
 
 import { CommandIDs } from '../commandIds';
-import { formatDuration, formatScore, tokenSummary } from '../format';
+import {
+  formatDuration,
+  formatScore,
+  showFinal,
+  tokenSummary
+} from '../format';
 import { SelaModel } from '../model';
 import { IRunSummary } from '../tokens';
 import { useTranslation } from '../translation';
@@ -222,20 +227,31 @@ function RunView(props: IRunViewProps): JSX.Element {
             {formatScore(run.best?.dev_score)}
             {run.best?.node ? ` (${run.best.node})` : ''}
           </dd>
-          {run.final?.kind === 'ensemble' && (
+          {run.final && showFinal(run) && (
             <>
               <dt>{trans.__('final')}</dt>
               <dd
                 className="jp-Sela-RunFinal"
-                title={run.final.members
-                  .map(m => `${m.node} ×${m.weight}`)
-                  .join(', ')}
+                title={
+                  run.final.members
+                    .map(m => `${m.node} ×${m.weight}`)
+                    .join(', ') +
+                  ' · ' +
+                  (run.final.chosen_on === 'cv'
+                    ? trans.__(
+                        'chosen on out-of-fold outputs over train + dev (%1)',
+                        formatScore(run.final.cv_score)
+                      )
+                    : trans.__('chosen on dev'))
+                }
               >
-                {trans._n(
-                  'blend of %1 node',
-                  'blend of %1 nodes',
-                  run.final.members.length
-                )}
+                {run.final.kind === 'ensemble'
+                  ? trans._n(
+                      'blend of %1 node',
+                      'blend of %1 nodes',
+                      run.final.members.length
+                    )
+                  : trans.__('node %1', run.final.members[0]?.node ?? '?')}
                 {`: ${formatScore(run.final.dev_score)}`}
               </dd>
             </>

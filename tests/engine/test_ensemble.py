@@ -1,6 +1,10 @@
-"""The final candidate: greedy ensemble selection on saved dev outputs, and the fitted blend."""
+"""The final candidate: greedy ensemble selection on saved out-of-fold or dev outputs, and the
+fitted blend."""
 
 from __future__ import annotations
+
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,12 +13,17 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.svm import SVC
 
 from sela_jupyter.engine.ensemble import (
+    CV_FILE,
+    PREDICTIONS_FILE,
     WeightedEnsemble,
     as_predictions,
     ensemble_class_source,
+    final_blend,
     node_output,
     select_blend,
 )
+from sela_jupyter.engine.insights import Insight
+from sela_jupyter.engine.mcts import Tree
 from sela_jupyter.engine.task import Task
 
 REGRESSION = Task(target="y", task_type="regression", metric="rmse", score_scale=1.0)
@@ -118,3 +127,62 @@ def test_exported_class_source_defines_a_working_ensemble() -> None:
     model = LogisticRegression(max_iter=500).fit(X, y)
     exported = namespace["WeightedEnsemble"]([(model, 1)], n_classes=3)
     assert (exported.predict(X) == model.predict(X)).all()
+
+
+def _tree_with_outputs(
+    tmp_path: Path, y_dev: np.ndarray, y_cv: np.ndarray, nodes: dict[str, dict[str, np.ndarray]]
+) -> Tree:
+    """A tree of finished nodes whose saved dev, test and (where given) out-of-fold outputs are
+    ``nodes[id]``'s ``dev``, ``test`` and ``cv`` predictions (regression)."""
+    tree = Tree()
+    for node_id, outputs in nodes.items():
+        node = tree.add_child(tree.root, Insight(f"eda.{node_id}", "eda", node_id))
+        tree.begin(node)
+        tree.finish(node, reward=1.0, dev_score=rmse(y_dev, outputs["dev"]))
+        folder = tmp_path / node.id
+        folder.mkdir()
+        with (folder / PREDICTIONS_FILE).open("wb") as f:
+            pickle.dump({part: {"predict": outputs[part]} for part in ("dev", "test")}, f)
+        if "cv" in outputs:
+            with (folder / CV_FILE).open("wb") as f:
+                pickle.dump({"predict": outputs["cv"]}, f)
+        outputs["id"] = node.id  # type: ignore[assignment]
+    return tree
+
+
+def test_out_of_fold_outputs_overrule_a_lucky_dev_score(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    y_dev, y_test, y_cv = rng.normal(size=50), rng.normal(size=50), rng.normal(size=250)
+    nodes = {
+        # "lucky": best on dev by chance, poor on train + dev out of fold, and on test
+        "lucky": {"dev": y_dev + 0.1, "test": y_test + 1.0, "cv": y_cv + 1.0},
+        "steady": {"dev": y_dev + 0.3, "test": y_test + 0.3, "cv": y_cv + 0.3},
+        "unjudged": {"dev": y_dev + 0.2, "test": y_test + 0.2},  # no out-of-fold outputs
+    }
+    tree = _tree_with_outputs(tmp_path, y_dev, y_cv, nodes)
+    ids = {name: outputs["id"] for name, outputs in nodes.items()}
+
+    blend = final_blend(REGRESSION, tree, lambda n: tmp_path / n, y_dev, y_test, y_cv=y_cv)
+    assert blend is not None and blend.chosen_on == "cv"
+    assert blend.weights == {ids["steady"]: 1}
+    assert blend.cv_score == pytest.approx(0.3)
+    assert blend.dev_score == pytest.approx(0.3) and blend.test_score == pytest.approx(0.3)
+    assert blend.best_single == {
+        "node": ids["steady"],
+        "cv_score": pytest.approx(0.3),
+        "dev_score": pytest.approx(0.3),
+    }
+
+    on_dev = final_blend(REGRESSION, tree, lambda n: tmp_path / n, y_dev, y_test)
+    assert on_dev is not None and on_dev.chosen_on == "dev" and on_dev.cv_score is None
+    assert next(iter(on_dev.weights)) == ids["lucky"]  # dev alone falls for it
+
+
+def test_without_out_of_fold_outputs_the_choice_falls_back_to_dev(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    y_dev, y_test, y_cv = rng.normal(size=40), rng.normal(size=40), rng.normal(size=200)
+    nodes = {"a": {"dev": y_dev + 0.2, "test": y_test}, "b": {"dev": y_dev - 0.5, "test": y_test}}
+    tree = _tree_with_outputs(tmp_path, y_dev, y_cv, nodes)
+    blend = final_blend(REGRESSION, tree, lambda n: tmp_path / n, y_dev, y_test, y_cv=y_cv)
+    assert blend is not None and blend.chosen_on == "dev"
+    assert blend.to_dict()["chosen_on"] == "dev" and blend.to_dict()["cv_score"] is None
