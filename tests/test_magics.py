@@ -40,6 +40,7 @@ def magics(housing: pd.DataFrame) -> SelaMagics:
         ("df target=prise", "did you mean 'price'"),
         ("df target=price budget=soon", "cannot read the time budget"),
         ("df target=price rollouts=many", "rollouts must be a whole number"),
+        ("df target=price cv_folds=three", "cv_folds must be a whole number"),
         ("nothing target=price", "no variable 'nothing'"),
         ("", "give a DataFrame and a target"),
     ],

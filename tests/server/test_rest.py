@@ -156,6 +156,7 @@ async def test_steering_adds_prunes_and_pins_nodes(jp_fetch: Any, housing: pd.Da
         ({"target": "nope"}, "not found"),
         ({"target": "price", "options": {"time_budget": "ten minutes"}}, "time budget"),
         ({"target": "price", "options": {"rollouts": 2, "colour": 1}}, "unknown option"),
+        ({"target": "price", "options": {"rollouts": 2, "cv_folds": 1}}, "cv_folds must be 0"),
         ({"target": "price", "options": {"llm": "gpt-4o"}}, "built-in catalog"),
         ({"target": "price", "data": {"file": "../../etc/passwd"}}, "invalid"),
     ],
