@@ -1,4 +1,4 @@
-"""The tools under comparison, each fit on the same seeded train split, chosen on dev where it
+"""The tools under comparison, each fit on the same seeded train split, chosen with dev where it
 chooses anything, and scored on the same held-out test rows by the engine's own scoring function.
 
 Every tool is held to 2 cores: sela runs 2 simulations at a time, FLAML and XGBoost get
@@ -103,7 +103,8 @@ def run_flaml(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict
     """FLAML ``AutoML`` with the same time budget, fit on train with dev as its validation set.
 
     Given ``X_val``, FLAML chooses on dev and does not refit on train + dev, so its final model has
-    seen exactly what sela's has (sela fits on train and chooses on dev). It optimises the engine's
+    seen exactly what sela's has (sela's answer is fit on train; its choice uses out-of-fold refits
+    over train + dev, never kept). It optimises the engine's
     metric: ``rmse`` is built in; F1 with the engine's positive class and weighted F1 are not, so
     they are passed as a custom metric that calls the engine's scoring function.
     """

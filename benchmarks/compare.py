@@ -6,7 +6,8 @@
     python benchmarks/compare.py --summarise results/A.json results/B.json ...
 
 Every tool sees the rows of sela's own seeded 60/20/20 split (stratified for classification),
-fits on train, chooses on dev (where it chooses anything) and is scored on the held-out 20% with
+fits its answer on train, chooses with dev (where it chooses anything: FLAML on dev, sela out of
+fold over train + dev) and is scored on the held-out 20% with
 the engine's scoring function and default metric (binary F1 with the minority class positive,
 weighted F1 for multiclass, RMSE for regression). Prints a table of test scores, each tool's ratio
 to the reference tool (FLAML by default; F1 ratio, reference RMSE / tool RMSE, so above 1 is
