@@ -4,13 +4,13 @@ node nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
+from kernel_helpers import simulate
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
@@ -22,20 +22,11 @@ from sela_jupyter.engine.runner import (
     KernelPool,
     SimulationPlan,
     StageCell,
-    run_simulation,
 )
 from sela_jupyter.engine.task import prepare_data
 
 STEPS = "from sklearn.preprocessing import StandardScaler\nsteps = [('scale', StandardScaler())]"
 MODEL = "from sklearn.linear_model import LogisticRegression\nmodel = LogisticRegression()"
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[KernelPool]:
-    kernels = KernelPool(size=1)
-    await kernels.start()
-    yield kernels
-    await kernels.close()
 
 
 @pytest.fixture
@@ -81,13 +72,6 @@ def expected_out_of_fold(prepared, keep: pd.Index | None = None) -> np.ndarray:
         model.fit(fit[["a", "b"]], fit["label"].map(codes))
         proba[held_at] = model.predict_proba(rows.iloc[held_at][["a", "b"]])
     return proba
-
-
-async def simulate(pool: KernelPool, plan: SimulationPlan):
-    kernel = await pool.acquire()
-    result = await run_simulation(kernel, plan)
-    pool.release(kernel, healthy=result.kernel_healthy)
-    return result
 
 
 async def test_out_of_fold_outputs_match_scikit_learns_own_folds(pool: KernelPool, data) -> None:

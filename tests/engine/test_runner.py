@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from kernel_helpers import simulate
 
 from sela_jupyter.engine.runner import (
     KernelPool,
     SimulationPlan,
     StageCell,
     build_notebook,
-    run_simulation,
 )
 
 SETUP = """\
@@ -28,23 +27,8 @@ STEPS = "from sklearn.preprocessing import StandardScaler\nsteps = [('scale', St
 MODEL = "from sklearn.linear_model import LinearRegression\nmodel = LinearRegression()"
 
 
-@pytest.fixture
-async def pool() -> AsyncIterator[KernelPool]:
-    kernels = KernelPool(size=1)
-    await kernels.start()
-    yield kernels
-    await kernels.close()
-
-
 def plan(*cells: StageCell, **kwargs: object) -> SimulationPlan:
     return SimulationPlan(setup=SETUP, cells=list(cells), **kwargs)  # type: ignore[arg-type]
-
-
-async def simulate(pool: KernelPool, simulation: SimulationPlan):
-    kernel = await pool.acquire()
-    result = await run_simulation(kernel, simulation)
-    pool.release(kernel, healthy=result.kernel_healthy)
-    return result
 
 
 async def test_simulation_scores_and_keeps_outputs(pool: KernelPool) -> None:
