@@ -319,13 +319,15 @@ def _sela_cv_predictions(path, train_path, folds):
     else:
         splitter = KFold(folds, shuffle=True, random_state=ns["SEED"])
     k = len(ns["CLASSES"]) if classifier else 0
-    predict, proba = [None] * len(rows), np.zeros((len(rows), k)) if classifier else None
+    predict, proba = None, np.zeros((len(rows), k)) if classifier else None
     for fit_at, held_at in splitter.split(rows, y):
         fit = own[own.index.isin(rows.index[fit_at])]
         fold = clone(ns["pipeline"]).fit(fit[columns], fit[target])
         held = rows.iloc[held_at][columns]
-        for i, value in zip(held_at, np.asarray(fold.predict(held))):
-            predict[i] = value
+        values = np.asarray(fold.predict(held))
+        if predict is None:
+            predict = np.empty(len(rows), dtype=values.dtype)
+        predict[held_at] = values
         if proba is not None:
             try:
                 p = np.asarray(fold.predict_proba(held), dtype=float)
@@ -335,7 +337,7 @@ def _sela_cv_predictions(path, train_path, folds):
                 proba = None
             else:
                 proba[held_at] = p
-    out = {"predict": np.asarray(predict)}
+    out = {"predict": predict}
     if proba is not None:
         out["predict_proba"] = proba
     with open(path + ".tmp", "wb") as f:

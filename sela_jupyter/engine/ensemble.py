@@ -256,45 +256,58 @@ def final_blend(
     done = [n for n in tree.nodes.values() if n.status == DONE and n.dev_score is not None]
     direction = -1 if task.direction == "maximize" else 1
     done.sort(key=lambda n: (direction * n.dev_score, n.depth))  # type: ignore[operator]
-    saved: dict[str, dict[str, Any]] = {}
-    for node in done:
-        outputs = load_outputs(Path(node_dir(node.id)) / PREDICTIONS_FILE)
-        if outputs and "dev" in outputs and len(outputs["dev"]["predict"]) == len(y_dev):
-            saved[node.id] = outputs
-    if not saved:
-        return None
+    saved: dict[str, dict[str, Any] | None] = {}
+
+    def outputs(node_id: str) -> dict[str, Any] | None:
+        """The node's saved dev and test outputs, read once; ``None`` if unusable."""
+        if node_id not in saved:
+            found = load_outputs(Path(node_dir(node_id)) / PREDICTIONS_FILE)
+            ok = found and "dev" in found and len(found["dev"]["predict"]) == len(y_dev)
+            saved[node_id] = found if ok else None
+        return saved[node_id]
+
     judged: list[tuple[str, dict[str, Any], float]] = []  # (node, outputs judged on, score)
     chosen_on, y_judge = "dev", y_dev
     if y_cv is not None:
-        for node_id in saved:
-            path = Path(node_dir(node_id)) / CV_FILE
+        for node in done:
+            path = Path(node_dir(node.id)) / CV_FILE
             cv = load_outputs(path) if path.is_file() else None
-            if cv and len(cv["predict"]) == len(y_cv):
-                judged.append((node_id, cv, score(y_cv, cv)))
+            if cv and len(cv["predict"]) == len(y_cv) and outputs(node.id):
+                judged.append((node.id, cv, score(y_cv, cv)))
         if judged:
             chosen_on, y_judge = "cv", y_cv
             judged.sort(key=lambda j: direction * j[2])
-    if not judged:
-        judged = [(n.id, saved[n.id]["dev"], float(n.dev_score)) for n in done if n.id in saved]  # type: ignore[arg-type]
+    ranked = (
+        iter(judged)
+        if judged
+        else (
+            (n.id, found["dev"], float(n.dev_score))  # type: ignore[arg-type]
+            for n in done
+            if (found := outputs(n.id))
+        )
+    )
     candidates: list[tuple[str, np.ndarray]] = []
     singles: list[float] = []
-    for node_id, outputs, single in judged:
+    for node_id, judged_outputs, single in ranked:
         if len(candidates) >= limit:
             break
-        output = node_output(outputs, task)
+        output = node_output(judged_outputs, task)
         if any(np.array_equal(output, c) for _, c in candidates):
             continue
         candidates.append((node_id, output))
         singles.append(single)
+    if not candidates:
+        return None
     blend = select_blend(task, y_judge, candidates, rounds=rounds, single_scores=singles)
     blend.chosen_on = chosen_on
+    members = {n: saved[n] or {} for n in blend.weights}  # every candidate has outputs
     if chosen_on == "cv":
         blend.cv_score = blend.dev_score
         blend.best_single["cv_score"] = blend.best_single.pop("dev_score")
         blend.best_single["dev_score"] = tree[blend.best_single["node"]].dev_score
-        blend.dev_score = _blend_score(task, score, blend, saved, "dev", y_dev)  # type: ignore[assignment]
+        blend.dev_score = _blend_score(task, score, blend, members, "dev", y_dev)  # type: ignore[assignment]
     if y_test is not None:
-        blend.test_score = _blend_score(task, score, blend, saved, "test", y_test)
+        blend.test_score = _blend_score(task, score, blend, members, "test", y_test)
     return blend
 
 
@@ -302,16 +315,16 @@ def _blend_score(
     task: Task,
     score: Callable[[Any, dict[str, Any]], float],
     blend: Blend,
-    saved: dict[str, dict[str, Any]],
+    members: dict[str, dict[str, Any]],
     part: str,
     y: np.ndarray,
 ) -> float | None:
     """The blend's score on ``part`` from its members' saved outputs (a single member's own
     prediction, as its node was scored); ``None`` when a member lacks that part."""
-    if any(part not in saved[n] for n in blend.weights):
+    if any(part not in members[n] for n in blend.weights):
         return None
     if not blend.is_ensemble:
-        return score(y, saved[next(iter(blend.weights))][part])
+        return score(y, members[next(iter(blend.weights))][part])
     total = sum(blend.weights.values())
-    output = sum(w * node_output(saved[n][part], task) for n, w in blend.weights.items()) / total
+    output = sum(w * node_output(members[n][part], task) for n, w in blend.weights.items()) / total
     return score(y, as_predictions(output, task))  # type: ignore[arg-type]
