@@ -121,6 +121,8 @@ class ProgressPrinter:
 
 
 def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
+    from .engine.ensemble import final_label, shows_final
+
     record = run.record
     task = run.task
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
@@ -151,15 +153,10 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
         for insight in run.tree.insights(best):
             print(f"  {insight.stage:<10} {insight.text}", file=stream)
     final = run.final
-    if final and (
-        final["kind"] == "ensemble" or best is None or final["members"][0]["node"] != best.id
-    ):
-        members = ", ".join(f"{m['node']} x{m['weight']}" for m in final["members"])
-        what = (
-            f"a blend of {len(final['members'])} nodes ({members})"
-            if final["kind"] == "ensemble"
-            else f"node {members.split(' x')[0]}"
-        )
+    if shows_final(final, best.id if best else None):
+        what = final_label(final)
+        if final["kind"] == "ensemble":
+            what += " (" + ", ".join(f"{m['node']} x{m['weight']}" for m in final["members"]) + ")"
         chosen = (
             f"chosen out of fold on train + dev (cv {task.metric} {final['cv_score']:.6g})"
             if final.get("chosen_on") == "cv" and final.get("cv_score") is not None

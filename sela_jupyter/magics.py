@@ -2,7 +2,7 @@
 
     %load_ext sela_jupyter
     %sela df target=price [rollouts=N] [budget=10m] [parallel=2] [metric=...] [task=...]
-          [llm=...] [name=...] [test=test_df] [max_depth=N] [seed=N] [cv_folds=5]
+          [llm=...] [name=...] [test=test_df] [max_depth=N] [seed=N] [cv_folds=N]
     %%sela df target=price          (the cell body is the free-text task description)
     %sela runs                      list runs
     %sela wait [RUN]                block until a run ends, then show its leaderboard

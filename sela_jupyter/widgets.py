@@ -32,6 +32,8 @@ import ipywidgets as widgets
 from ipytree import Node as TreeNode
 from ipytree import Tree
 
+from .engine.ensemble import final_label, shows_final
+
 log = logging.getLogger(__name__)
 
 ACTIVE_STATUSES = ("created", "running")
@@ -265,16 +267,10 @@ class LiveView:
             test = best.get("test_score")
             final = record.get("final") or {}
             blend = ""
-            members = final.get("members") or []
-            if members and (final.get("kind") == "ensemble" or members[0]["node"] != best["node"]):
+            if shows_final(final, best["node"]):
                 final_test = final.get("test_score")
-                what = (
-                    f"a blend of {len(members)} nodes"
-                    if final.get("kind") == "ensemble"
-                    else f"node {members[0]['node']}"
-                )
                 blend = (
-                    f" · final: {what}, dev <b>{final['dev_score']:.6g}</b>"
+                    f" · final: {final_label(final)}, dev <b>{final['dev_score']:.6g}</b>"
                     + (f", test {final_test:.6g}" if final_test is not None else "")
                     + (" (chosen out of fold)" if final.get("chosen_on") == "cv" else "")
                 )

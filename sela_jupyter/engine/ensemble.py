@@ -128,6 +128,22 @@ class Blend:
         }
 
 
+def shows_final(final: dict[str, Any] | None, best_node: str | None) -> bool:
+    """Whether a run's final candidate (``run.json``'s ``final``) earns a line of its own next
+    to the best node on dev: it is a blend, or a different node (chosen out of fold)."""
+    if not final or not final.get("members"):
+        return False
+    return final["kind"] == "ensemble" or final["members"][0]["node"] != best_node
+
+
+def final_label(final: dict[str, Any]) -> str:
+    """``"a blend of 3 nodes"`` or ``"node n7"``."""
+    members = final["members"]
+    if final["kind"] == "ensemble":
+        return f"a blend of {len(members)} nodes"
+    return f"node {members[0]['node']}"
+
+
 def node_output(saved: dict[str, Any], task: Task) -> np.ndarray:
     """A saved part (``{"predict", "predict_proba"?}``) as blendable numbers."""
     if not task.is_classification:

@@ -19,8 +19,10 @@ from sela_jupyter.engine.ensemble import (
     as_predictions,
     ensemble_class_source,
     final_blend,
+    final_label,
     node_output,
     select_blend,
+    shows_final,
 )
 from sela_jupyter.engine.insights import Insight
 from sela_jupyter.engine.mcts import Tree
@@ -186,3 +188,15 @@ def test_without_out_of_fold_outputs_the_choice_falls_back_to_dev(tmp_path: Path
     blend = final_blend(REGRESSION, tree, lambda n: tmp_path / n, y_dev, y_test, y_cv=y_cv)
     assert blend is not None and blend.chosen_on == "dev"
     assert blend.to_dict()["chosen_on"] == "dev" and blend.to_dict()["cv_score"] is None
+
+
+def test_the_final_earns_a_line_when_it_is_a_blend_or_another_node() -> None:
+    alone = {"kind": "node", "members": [{"node": "n3", "weight": 1}]}
+    other = {"kind": "node", "members": [{"node": "n9", "weight": 1}]}
+    blend = {
+        "kind": "ensemble",
+        "members": [{"node": "n3", "weight": 2}, {"node": "n9", "weight": 1}],
+    }
+    assert not shows_final(None, "n3") and not shows_final(alone, "n3")
+    assert shows_final(other, "n3") and shows_final(blend, "n3")
+    assert final_label(other) == "node n9" and final_label(blend) == "a blend of 2 nodes"
