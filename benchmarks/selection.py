@@ -1,12 +1,15 @@
 """Compare the rules for choosing a run's final candidate on runs already made.
 
 For every run kept under ``--runs-dir`` (``compare.py --runs-dir DIR`` keeps them), the same
-searched tree is finished four ways and each answer is scored on the held-out test rows:
+searched tree is finished five ways and each answer is scored on the held-out test rows:
 
 - ``dev best``: the node with the best dev score;
 - ``dev blend``: greedy ensemble selection on the nodes' dev outputs;
 - ``cv best``: the node with the best out-of-fold score over train + dev;
-- ``cv blend``: greedy ensemble selection on out-of-fold outputs (the engine's default).
+- ``cv blend``: greedy ensemble selection on out-of-fold outputs, predicting the most probable
+  class;
+- ``cv blend+t``: the same blend with, for binary F1, the decision threshold chosen out of fold
+  (the engine's default; identical to ``cv blend`` on other tasks).
 
 Paired on one tree, the rules differ only in how they choose, not in what the search found.
 
@@ -26,11 +29,11 @@ from sela_jupyter.engine.api import open_run
 from sela_jupyter.engine.ensemble import final_blend
 from sela_jupyter.engine.search import _labels
 
-RULES = ("dev best", "dev blend", "cv best", "cv blend")
+RULES = ("dev best", "dev blend", "cv best", "cv blend", "cv blend+t")
 
 
 def choices(run_dir: Path) -> dict[str, Any] | None:
-    """Test scores of the four rules on one run, or ``None`` if it has no test labels."""
+    """Test scores of the five rules on one run, or ``None`` if it has no test labels."""
     run = open_run(run_dir.name, run_dir.parent)
     task, data = run.task, run.path / "data"
     y_dev = _labels(data / "dev.parquet", task)
@@ -53,7 +56,8 @@ def choices(run_dir: Path) -> dict[str, Any] | None:
             y_dev.to_numpy(),
             y_test.to_numpy(),
             y_cv=y_cv if on_cv else None,
-            rounds=25 if rule.endswith("blend") else 1,
+            rounds=1 if rule.endswith("best") else 25,
+            tune_threshold=rule.endswith("+t"),
         )
         scores[rule] = None if blend is None else blend.test_score
     scores["direction"] = task.direction

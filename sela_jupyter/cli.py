@@ -154,9 +154,7 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
             print(f"  {insight.stage:<10} {insight.text}", file=stream)
     final = run.final
     if shows_final(final, best.id if best else None):
-        what = final_label(final)
-        if final["kind"] == "ensemble":
-            what += " (" + ", ".join(f"{m['node']} x{m['weight']}" for m in final["members"]) + ")"
+        what = final_label(final, weights=True)
         chosen = (
             f"chosen out of fold on train + dev (cv {task.metric} {final['cv_score']:.6g})"
             if final.get("chosen_on") == "cv" and final.get("cv_score") is not None

@@ -106,12 +106,17 @@ export function tokenSummary(
 
 /**
  * Whether a run's final candidate earns a line of its own: a blend of nodes,
- * or a single node other than the best on dev (chosen out of fold).
+ * a node with its own decision threshold, or a single node other than the
+ * best on dev (chosen out of fold).
  */
 export function showFinal(run: IRunSummary): boolean {
   const final = run.final;
   if (!final || final.members.length === 0) {
     return false;
   }
-  return final.kind === 'ensemble' || final.members[0].node !== run.best?.node;
+  return (
+    final.kind === 'ensemble' ||
+    (final.threshold ?? null) !== null ||
+    final.members[0].node !== run.best?.node
+  );
 }

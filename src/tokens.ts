@@ -227,6 +227,12 @@ export interface IFinal {
    * Its out-of-fold score over train + dev, when chosen on those.
    */
   cv_score?: number | null;
+  /**
+   * Binary F1 only: it predicts the positive class when that class's blended
+   * probability is at least this (chosen out of fold); absent or `null` when it
+   * predicts the most probable class.
+   */
+  threshold?: number | null;
 }
 
 /**

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from .ensemble import WeightedEnsemble
+from .ensemble import WeightedEnsemble, is_own_pipeline, positive_code
 from .errors import SelaInputError
 from .export import cells_to_script, ensemble_cells, notebook_text, pipeline_cells
 from .llm import llm_options
@@ -118,18 +118,21 @@ class Run:
 
     @property
     def final(self) -> dict[str, Any] | None:
-        """The run's final candidate, chosen on dev when the run ended: ``kind`` ``"ensemble"``
-        (a weighted blend of the best nodes' pipelines) or ``"node"``, with ``members``
-        (node and weight), ``dev_score`` and ``test_score``. ``None`` while it runs."""
+        """The run's final candidate, chosen when the run ended (out of fold over train + dev,
+        or on dev): ``kind`` ``"ensemble"`` (a weighted blend of the best nodes' pipelines) or
+        ``"node"``, with ``members`` (node and weight), ``dev_score``, ``test_score``,
+        ``chosen_on``, ``cv_score`` and, for binary F1, ``threshold`` (``None`` when it predicts
+        the most probable class). ``None`` while it runs."""
         final = self.record.get("final")
         if final and all(m["node"] in self.tree.nodes for m in final["members"]):
             return final
         return None
 
     def _blend(self, node_id: str | None) -> dict[str, Any] | None:
-        """The final blend when ``node_id`` asks for the final answer and it is a blend."""
+        """The final candidate when ``node_id`` asks for the final answer and it is more than one
+        node's pipeline: a blend, or a node with its own decision threshold."""
         final = self.final if node_id in (None, "final") else None
-        return final if final and final["kind"] == "ensemble" else None
+        return final if is_own_pipeline(final) else None
 
     def node(self, node_id: str | None = None) -> Node:
         """A node by id; the best node when ``node_id`` is ``None``, ``"best"`` or ``"final"``
@@ -241,7 +244,12 @@ class Run:
         if blend:
             members = [(self.pipeline(m["node"]), m["weight"]) for m in blend["members"]]
             n_classes = len(self.task.classes) if self.task.is_classification else None
-            return WeightedEnsemble(members, n_classes=n_classes)
+            threshold = blend.get("threshold")
+            if threshold is None:
+                return WeightedEnsemble(members, n_classes=n_classes)
+            return WeightedEnsemble(
+                members, n_classes=n_classes, threshold=threshold, positive=positive_code(self.task)
+            )
         namespace: dict[str, Any] = {"__name__": "__sela_pipeline__"}
         output = io.StringIO()
         with contextlib.redirect_stdout(output):

@@ -8,8 +8,11 @@ the best nodes' out-of-fold outputs (or, without any, their dev outputs): each r
 member that most improves the blend's score, and the best-scoring prefix of those rounds wins.
 The first prefix is the best single node, so a blend is the final answer only when the judge
 says it is at least as good. For classifiers, ties of the metric (F1 ties often on few rows) go
-to the lower Brier score of the blended probabilities. The test score is computed from the saved
-test outputs and reported, never used to choose.
+to the lower Brier score of the blended probabilities. For binary F1, the final candidate's
+decision threshold on the positive class's probability is then chosen on the same out-of-fold
+outputs (F1 rewards predicting the minority class more often than "most probable class" does);
+it moves from 0.5 only when that scores strictly better out of fold. The test score is computed
+from the saved test outputs and reported, never used to choose.
 
 :class:`WeightedEnsemble` is the fitted form: exported notebooks carry its source, so they need no
 ``sela_jupyter`` import.
@@ -42,20 +45,35 @@ ROUNDS = 25
 PREDICTIONS_FILE = "predictions.pkl"
 #: A node's out-of-fold outputs over the original training rows then dev (only some nodes).
 CV_FILE = "cv_predictions.pkl"
+#: Decision thresholds tried for a binary F1 final: the positive class's probability at or above
+#: which it is predicted.
+THRESHOLDS = tuple(round(0.05 + 0.01 * i, 2) for i in range(91))
 
 
 class WeightedEnsemble:
     """A weighted average of fitted pipelines.
 
     Classifiers average class probabilities (a member without ``predict_proba`` votes with a
-    one-hot of its prediction) and predict the most probable class code; regressors average
-    predictions. ``members`` is a list of ``(fitted_pipeline, weight)``. Written with numpy
-    alone, so exported notebooks can carry this very source.
+    one-hot of its prediction) and predict the most probable class code; with a ``threshold``
+    (binary only) they predict class code ``positive`` when its averaged probability is at least
+    ``threshold``, the other class otherwise. Regressors average predictions. ``members`` is a
+    list of ``(fitted_pipeline, weight)``. Written with numpy alone, so exported notebooks can
+    carry this very source.
     """
 
-    def __init__(self, members: list[tuple[object, float]], n_classes: int | None = None) -> None:
+    def __init__(
+        self,
+        members: list[tuple[object, float]],
+        n_classes: int | None = None,
+        threshold: float | None = None,
+        positive: int = 1,
+    ) -> None:
+        if threshold is not None and n_classes != 2:
+            raise ValueError("a decision threshold needs a binary classifier (n_classes=2)")
         self.members = members
         self.n_classes = n_classes
+        self.threshold = threshold
+        self.positive = positive
 
     @staticmethod
     def member_output(member: object, X: object, n_classes: int | None) -> np.ndarray:
@@ -91,7 +109,13 @@ class WeightedEnsemble:
     def predict(self, X: object) -> np.ndarray:
         """Class codes (classifiers) or values (regressors) of the weighted blend."""
         blended = self._blend(X)
-        return blended.argmax(axis=1) if self.n_classes is not None else blended
+        if self.n_classes is None:
+            return blended
+        if self.threshold is None:
+            return blended.argmax(axis=1)
+        return np.where(
+            blended[:, self.positive] >= self.threshold, self.positive, 1 - self.positive
+        )
 
 
 def ensemble_class_source() -> str:
@@ -109,11 +133,20 @@ class Blend:
     best_single: dict[str, Any] = field(default_factory=dict)
     chosen_on: str = "dev"  # "cv": ranked and blended on out-of-fold outputs over train + dev
     cv_score: float | None = None
+    #: Binary F1 only: predict the positive class at this blended probability or above (chosen
+    #: out of fold); ``None`` predicts the most probable class.
+    threshold: float | None = None
 
     @property
     def is_ensemble(self) -> bool:
         """True when more than one node contributes."""
         return len(self.weights) > 1
+
+    @property
+    def is_own_pipeline(self) -> bool:
+        """True when the answer is not simply one node's pipeline: a blend, or a single node
+        with its own decision threshold (both export and refit as a ``WeightedEnsemble``)."""
+        return self.is_ensemble or self.threshold is not None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as ``run.json``'s ``final``."""
@@ -124,6 +157,7 @@ class Blend:
             "test_score": self.test_score,
             "chosen_on": self.chosen_on,
             "cv_score": self.cv_score,
+            "threshold": self.threshold,
             "best_single": self.best_single,
         }
 
@@ -133,15 +167,31 @@ def shows_final(final: dict[str, Any] | None, best_node: str | None) -> bool:
     to the best node on dev: it is a blend, or a different node (chosen out of fold)."""
     if not final or not final.get("members"):
         return False
-    return final["kind"] == "ensemble" or final["members"][0]["node"] != best_node
+    return (
+        final["kind"] == "ensemble"
+        or final.get("threshold") is not None
+        or final["members"][0]["node"] != best_node
+    )
 
 
-def final_label(final: dict[str, Any]) -> str:
-    """``"a blend of 3 nodes"`` or ``"node n7"``."""
+def final_label(final: dict[str, Any], *, weights: bool = False) -> str:
+    """``"a blend of 3 nodes"`` (with ``weights``: ``"a blend of 3 nodes (n4 x2, n9 x1, ...)"``)
+    or ``"node n7"``, then ``", threshold 0.41"`` when it has a decision threshold."""
     members = final["members"]
     if final["kind"] == "ensemble":
-        return f"a blend of {len(members)} nodes"
-    return f"node {members[0]['node']}"
+        label = f"a blend of {len(members)} nodes"
+        if weights:
+            label += " (" + ", ".join(f"{m['node']} x{m['weight']}" for m in members) + ")"
+    else:
+        label = f"node {members[0]['node']}"
+    threshold = final.get("threshold")
+    return label if threshold is None else f"{label}, threshold {threshold:.2f}"
+
+
+def is_own_pipeline(final: dict[str, Any] | None) -> bool:
+    """Whether ``run.json``'s ``final`` is more than one node's pipeline (see
+    :attr:`Blend.is_own_pipeline`): exports and refits then build a ``WeightedEnsemble``."""
+    return bool(final) and (final["kind"] == "ensemble" or final.get("threshold") is not None)
 
 
 def node_output(saved: dict[str, Any], task: Task) -> np.ndarray:
@@ -156,11 +206,49 @@ def node_output(saved: dict[str, Any], task: Task) -> np.ndarray:
     return np.eye(k)[codes]
 
 
-def as_predictions(output: np.ndarray, task: Task) -> dict[str, Any]:
-    """Blended numbers back to what the metric expression reads."""
-    if task.is_classification:
+def positive_code(task: Task) -> int:
+    """The class code of a binary task's positive (minority) class."""
+    return list(task.classes).index(task.positive_label)
+
+
+def as_predictions(
+    output: np.ndarray, task: Task, threshold: float | None = None
+) -> dict[str, Any]:
+    """Blended numbers back to what the metric expression reads (``threshold``: see
+    :class:`WeightedEnsemble`)."""
+    if not task.is_classification:
+        return {"predict": output}
+    if threshold is None:
         return {"predict": output.argmax(axis=1), "predict_proba": output}
-    return {"predict": output}
+    positive = positive_code(task)
+    codes = np.where(output[:, positive] >= threshold, positive, 1 - positive)
+    return {"predict": codes, "predict_proba": output}
+
+
+def binary_f1_curve(y: np.ndarray, positive_proba: np.ndarray, positive: int) -> np.ndarray:
+    """F1 of the positive class when predicting it at each of :data:`THRESHOLDS` or above."""
+    actual = np.asarray(y) == positive
+    predicted = np.asarray(positive_proba)[None, :] >= np.asarray(THRESHOLDS)[:, None]
+    true_positives = (predicted & actual[None, :]).sum(axis=1)
+    denominators = predicted.sum(axis=1) + actual.sum()
+    return np.where(denominators > 0, 2 * true_positives / np.maximum(denominators, 1), 0.0)
+
+
+def choose_threshold(
+    task: Task, y: np.ndarray, output: np.ndarray, baseline: float
+) -> tuple[float, float] | None:
+    """The decision threshold that maximises binary F1 of blended probabilities ``output`` on
+    ``y``, with that F1 (ties go to the threshold nearest 0.5); ``None`` when it does not
+    strictly beat ``baseline``, the F1 of the candidate's own predictions. Only for binary F1:
+    ``None`` for any other task."""
+    if task.metric != "f1" or task.task_type != "binary" or output.shape[1] != 2:
+        return None
+    positive = positive_code(task)
+    curve = binary_f1_curve(y, output[:, positive], positive)
+    best = max(range(len(THRESHOLDS)), key=lambda i: (curve[i], -abs(THRESHOLDS[i] - 0.5)))
+    if curve[best] <= baseline + 1e-12:
+        return None
+    return THRESHOLDS[best], float(curve[best])
 
 
 def brier(y: np.ndarray, proba: np.ndarray) -> float:
@@ -256,6 +344,7 @@ def final_blend(
     y_cv: np.ndarray | None = None,
     limit: int = CANDIDATES,
     rounds: int = ROUNDS,
+    tune_threshold: bool = True,
 ) -> Blend | None:
     """The run's final candidate, blended from the ``limit`` best finished nodes.
 
@@ -264,9 +353,11 @@ def final_blend(
     many rows as dev alone, so the choice is much less a matter of which few rows landed in dev.
     Without it, or when no node has them, the best nodes on dev are blended on dev. Either way
     the blend's dev and test scores come from the nodes' saved outputs of the pipelines fitted on
-    train. ``node_dir(node_id)`` is the node's directory. A node whose outputs equal a better
-    node's (an EDA node scores exactly like its parent) joins only once. ``None`` when no node
-    saved outputs.
+    train. Chosen out of fold, a binary F1 answer also gets the decision threshold that scores
+    best there (:func:`choose_threshold`; ``tune_threshold=False`` keeps the most probable class).
+    ``node_dir(node_id)`` is the node's directory. A node
+    whose outputs equal a better node's (an EDA node scores exactly like its parent) joins only
+    once. ``None`` when no node saved outputs.
     """
     score = saved_scorer(task)
     done = [n for n in tree.nodes.values() if n.status == DONE and n.dev_score is not None]
@@ -317,6 +408,14 @@ def final_blend(
     blend = select_blend(task, y_judge, candidates, rounds=rounds, single_scores=singles)
     blend.chosen_on = chosen_on
     members = {n: saved[n] or {} for n in blend.weights}  # every candidate has outputs
+    if chosen_on == "cv" and tune_threshold:
+        # Dev alone is too few rows to place a threshold; out of fold there are 4-5x as many.
+        outputs_by_node = dict(candidates)
+        total = sum(blend.weights.values())
+        blended = sum(w * outputs_by_node[n] for n, w in blend.weights.items()) / total
+        tuned = choose_threshold(task, y_judge, blended, baseline=blend.dev_score)
+        if tuned is not None:
+            blend.threshold, blend.dev_score = tuned
     if chosen_on == "cv":
         blend.cv_score = blend.dev_score
         blend.best_single["cv_score"] = blend.best_single.pop("dev_score")
@@ -339,8 +438,8 @@ def _blend_score(
     prediction, as its node was scored); ``None`` when a member lacks that part."""
     if any(part not in members[n] for n in blend.weights):
         return None
-    if not blend.is_ensemble:
+    if not blend.is_own_pipeline:
         return score(y, members[next(iter(blend.weights))][part])
     total = sum(blend.weights.values())
     output = sum(w * node_output(members[n][part], task) for n, w in blend.weights.items()) / total
-    return score(y, as_predictions(output, task))  # type: ignore[arg-type]
+    return score(y, as_predictions(output, task, blend.threshold))  # type: ignore[arg-type]

@@ -128,21 +128,34 @@ def ensemble_cells(
     test_path: str | None,
     include_extras: bool = True,
 ) -> list[ExportCell]:
-    """The cells that rebuild a final blend: each member's stages and fit, then the weighted
-    average (``final`` is ``run.json``'s ``final``)."""
+    """The cells that rebuild a final candidate that is more than one node's pipeline: each
+    member's stages and fit, then the weighted average, with the final's decision threshold
+    where it has one (``final`` is ``run.json``'s ``final``)."""
     task = search.task
     members = [(search.tree[m["node"]], int(m["weight"])) for m in final["members"]]
     total = sum(weight for _, weight in members)
-    header = (
-        f"# SELA pipeline: run `{search.run_id}`, a blend of {len(members)} nodes\n\n"
-        + _scores(task, final["dev_score"], final.get("test_score"))
-        + "\n\nThe run's final candidate: the weighted average of these nodes' pipelines"
-        + (
+    threshold = final.get("threshold")
+    if len(members) > 1:
+        title = f"a blend of {len(members)} nodes"
+        what = "the weighted average of these nodes' pipelines" + (
             " (weights chosen by greedy ensemble selection on their out-of-fold outputs over"
-            " train + dev)."
+            " train + dev)"
             if final.get("chosen_on") == "cv"
-            else " (weights chosen on dev by greedy ensemble selection)."
+            else " (weights chosen on dev by greedy ensemble selection)"
         )
+    else:
+        title = f"node {members[0][0].id}"
+        what = f"node `{members[0][0].id}`'s pipeline"
+    if threshold is not None:
+        title += f" at threshold {threshold:.2f}"
+        what += (
+            f", predicting `{task.positive_label}` when its probability is at least"
+            f" {threshold:.2f}, the threshold with the best F1 out of fold over train + dev"
+        )
+    header = (
+        f"# SELA pipeline: run `{search.run_id}`, {title}\n\n"
+        + _scores(task, final["dev_score"], final.get("test_score"))
+        + f"\n\nThe run's final candidate: {what}."
     )
     cells = [
         ExportCell("title", header, kind="markdown"),
@@ -187,6 +200,8 @@ def ensemble_cells(
     cells.append(ExportCell("ensemble-class", ensemble_class_source().strip()))
     blend = ", ".join(f"(fitted[{node.id!r}], {weight})" for node, weight in members)
     n_classes = "len(CLASSES)" if task.is_classification else "None"
+    if threshold is not None:
+        n_classes += f", threshold={threshold!r}, positive=POSITIVE"
     cells.append(
         ExportCell(
             "evaluation",

@@ -85,4 +85,11 @@ describe('showFinal', () => {
       )
     ).toBe(true);
   });
+
+  it('shows the best node when it has its own decision threshold', () => {
+    const members = [{ node: 'n3', weight: 1 }];
+    const final = { kind: 'node' as const, members, dev_score: 1 };
+    expect(showFinal(run({ ...final, threshold: 0.38 }))).toBe(true);
+    expect(showFinal(run({ ...final, threshold: null }))).toBe(false);
+  });
 });

@@ -252,6 +252,12 @@ function RunView(props: IRunViewProps): JSX.Element {
                       run.final.members.length
                     )
                   : trans.__('node %1', run.final.members[0]?.node ?? '?')}
+                {(run.final.threshold ?? null) !== null
+                  ? trans.__(
+                      ', threshold %1',
+                      (run.final.threshold as number).toFixed(2)
+                    )
+                  : ''}
                 {`: ${formatScore(run.final.dev_score)}`}
               </dd>
             </>

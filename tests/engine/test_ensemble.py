@@ -10,16 +10,21 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import f1_score
 from sklearn.svm import SVC
 
 from sela_jupyter.engine.ensemble import (
     CV_FILE,
     PREDICTIONS_FILE,
+    THRESHOLDS,
     WeightedEnsemble,
     as_predictions,
+    binary_f1_curve,
+    choose_threshold,
     ensemble_class_source,
     final_blend,
     final_label,
+    is_own_pipeline,
     node_output,
     select_blend,
     shows_final,
@@ -30,6 +35,24 @@ from sela_jupyter.engine.task import Task
 
 REGRESSION = Task(target="y", task_type="regression", metric="rmse", score_scale=1.0)
 BINARY = Task(target="y", task_type="binary", metric="f1", positive_label="b", classes=("a", "b"))
+#: The positive (minority) class listed first: its code is 0, not 1.
+BINARY_FIRST = Task(
+    target="y", task_type="binary", metric="f1", positive_label="a", classes=("a", "b")
+)
+MULTICLASS = Task(target="y", task_type="multiclass", metric="f1_weighted", classes=("a", "b", "c"))
+
+
+def shy_probabilities(
+    rng: np.random.Generator, n: int, positive: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (a third positive) and two-column probabilities that rank well but put the
+    positive class's probability too low, so "most probable class" misses many positives."""
+    y = np.where(rng.random(n) < 1 / 3, positive, 1 - positive)
+    signal = np.where(y == positive, 0.45, 0.15) + rng.normal(0, 0.12, n)
+    p = np.clip(signal, 0.01, 0.99)
+    proba = np.empty((n, 2))
+    proba[:, positive], proba[:, 1 - positive] = p, 1 - p
+    return y, proba
 
 
 def rmse(y: np.ndarray, p: np.ndarray) -> float:
@@ -200,3 +223,122 @@ def test_the_final_earns_a_line_when_it_is_a_blend_or_another_node() -> None:
     assert not shows_final(None, "n3") and not shows_final(alone, "n3")
     assert shows_final(other, "n3") and shows_final(blend, "n3")
     assert final_label(other) == "node n9" and final_label(blend) == "a blend of 2 nodes"
+
+
+def test_the_f1_curve_is_sklearns_f1_at_every_threshold() -> None:
+    y, proba = shy_probabilities(np.random.default_rng(5), 300)
+    curve = binary_f1_curve(y, proba[:, 1], positive=1)
+    for t, f in zip(THRESHOLDS, curve, strict=True):
+        assert f == pytest.approx(f1_score(y, (proba[:, 1] >= t).astype(int), zero_division=0))
+
+
+@pytest.mark.parametrize("task", [BINARY, BINARY_FIRST])
+def test_a_threshold_is_chosen_when_it_beats_the_most_probable_class(task: Task) -> None:
+    positive = list(task.classes).index(task.positive_label)
+    y, proba = shy_probabilities(np.random.default_rng(6), 600, positive)
+    plain = f1_score(y, proba.argmax(axis=1), pos_label=positive)
+    chosen = choose_threshold(task, y, proba, baseline=plain)
+    assert chosen is not None
+    threshold, score = chosen
+    assert 0.2 < threshold < 0.45  # positives sit around 0.45: the cut moves below 0.5
+    predicted = np.where(proba[:, positive] >= threshold, positive, 1 - positive)
+    assert score == pytest.approx(f1_score(y, predicted, pos_label=positive))
+    assert score > plain + 0.05
+    thresholded = as_predictions(proba, task, threshold)["predict"]
+    assert (thresholded == predicted).all()
+
+
+def test_no_threshold_when_the_most_probable_class_is_already_best() -> None:
+    y = np.array([0, 0, 0, 1, 1, 0, 1, 0])
+    proba = np.where(y[:, None] == np.arange(2), 0.9, 0.1)  # confident and right
+    assert choose_threshold(BINARY, y, proba, baseline=1.0) is None
+    # A baseline the curve cannot beat (the candidate's own predictions) also keeps argmax.
+    y, proba = shy_probabilities(np.random.default_rng(7), 200)
+    assert choose_threshold(BINARY, y, proba, baseline=1.0) is None
+
+
+def test_thresholds_are_only_for_binary_f1() -> None:
+    y, proba = shy_probabilities(np.random.default_rng(8), 200)
+    assert choose_threshold(MULTICLASS, y, np.c_[proba, np.zeros(200)], baseline=0.0) is None
+    accuracy = Task(
+        target="y", task_type="binary", metric="accuracy", positive_label="b", classes=("a", "b")
+    )
+    assert choose_threshold(accuracy, y, proba, baseline=0.0) is None
+
+
+def test_weighted_ensemble_predicts_with_a_threshold_and_its_exported_source_too() -> None:
+    X, y = load_iris(return_X_y=True)
+    X, y = X[y > 0], (y[y > 0] == 2).astype(int)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    positive_proba = model.predict_proba(X)[:, 1]
+    namespace: dict = {"np": np}
+    exec(ensemble_class_source(), namespace)
+    for cls in (WeightedEnsemble, namespace["WeightedEnsemble"]):
+        low = cls([(model, 1)], n_classes=2, threshold=0.2, positive=1)
+        assert (low.predict(X) == (positive_proba >= 0.2)).all()
+        flipped = cls([(model, 1)], n_classes=2, threshold=0.7, positive=0)
+        assert (flipped.predict(X) == np.where(1 - positive_proba >= 0.7, 0, 1)).all()
+        with pytest.raises(ValueError, match="binary"):
+            cls([(model, 1)], n_classes=3, threshold=0.5)
+
+
+def _binary_tree(
+    tmp_path: Path, nodes: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+) -> Tree:
+    """Finished binary nodes whose saved dev, test and out-of-fold outputs are ``nodes[id]``'s
+    ``(labels, probabilities)`` per part; dev scores are F1 of the most probable class."""
+    tree = Tree()
+    for node_id, parts in nodes.items():
+        node = tree.add_child(tree.root, Insight(f"eda.{node_id}", "eda", node_id))
+        tree.begin(node)
+        y_dev, dev = parts["dev"]
+        tree.finish(node, reward=1.0, dev_score=f1_score(y_dev, dev.argmax(axis=1)))
+        folder = tmp_path / node.id
+        folder.mkdir()
+        saved = {
+            part: {"predict": proba.argmax(axis=1), "predict_proba": proba}
+            for part, (_, proba) in parts.items()
+        }
+        with (folder / PREDICTIONS_FILE).open("wb") as f:
+            pickle.dump({part: saved[part] for part in ("dev", "test")}, f)
+        with (folder / CV_FILE).open("wb") as f:
+            pickle.dump(saved["cv"], f)
+    return tree
+
+
+def test_a_binary_final_chosen_out_of_fold_gets_its_threshold(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    parts = {
+        part: shy_probabilities(rng, n) for part, n in (("dev", 80), ("test", 80), ("cv", 400))
+    }
+    tree = _binary_tree(tmp_path, {"shy": parts})
+    (y_dev, dev), (y_test, test), (y_cv, cv) = parts["dev"], parts["test"], parts["cv"]
+    blend = final_blend(BINARY, tree, lambda n: tmp_path / n, y_dev, y_test, y_cv=y_cv)
+    assert blend is not None and blend.chosen_on == "cv" and blend.threshold is not None
+    assert blend.threshold < 0.5 and blend.is_own_pipeline and not blend.is_ensemble
+    at = blend.threshold
+    assert blend.cv_score == pytest.approx(f1_score(y_cv, cv[:, 1] >= at))
+    assert blend.cv_score > blend.best_single["cv_score"]  # the node's own predictions
+    assert blend.dev_score == pytest.approx(f1_score(y_dev, dev[:, 1] >= at))
+    assert blend.test_score == pytest.approx(f1_score(y_test, test[:, 1] >= at))
+    assert blend.to_dict()["threshold"] == at
+
+    plain = final_blend(
+        BINARY, tree, lambda n: tmp_path / n, y_dev, y_test, y_cv=y_cv, tune_threshold=False
+    )
+    assert plain is not None and plain.threshold is None
+    assert plain.test_score == pytest.approx(f1_score(y_test, test.argmax(axis=1)))
+    on_dev = final_blend(BINARY, tree, lambda n: tmp_path / n, y_dev, y_test)
+    assert on_dev is not None and on_dev.chosen_on == "dev" and on_dev.threshold is None
+
+
+def test_a_threshold_makes_the_final_its_own_pipeline() -> None:
+    node = {"kind": "node", "members": [{"node": "n3", "weight": 1}], "threshold": 0.37}
+    blend = {"kind": "ensemble", "members": [{"node": "n3", "weight": 1}] * 2, "threshold": None}
+    assert shows_final(node, "n3") and final_label(node) == "node n3, threshold 0.37"
+    two = {**blend, "members": [{"node": "n3", "weight": 2}, {"node": "n9", "weight": 1}]}
+    assert final_label({**two, "threshold": 0.6}, weights=True) == (
+        "a blend of 2 nodes (n3 x2, n9 x1), threshold 0.60"
+    )
+    assert is_own_pipeline(node) and is_own_pipeline(blend)
+    assert not is_own_pipeline({**node, "threshold": None}) and not is_own_pipeline(None)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from nbclient import NotebookClient
+from sklearn.datasets import load_breast_cancer
 
 import sela_jupyter
 from sela_jupyter.engine.api import Run
@@ -130,3 +131,63 @@ def test_the_api_refits_the_blend_and_predicts(finished_run: Run) -> None:
     np.testing.assert_allclose(predictions, (2 * members[0] + members[1]) / 3, rtol=1e-5)
     assert finished_run.node("final").id == final["members"][0]["node"]
     assert finished_run.export_metadata("best")["node"] == finished_run.best.id
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    frame = load_breast_cancer(as_frame=True).frame
+    frame["target"] = frame["target"].map({0: "malignant", 1: "benign"})
+    runs = tmp_path_factory.mktemp("binary-runs")
+    return sela_jupyter.run(frame, target="target", rollouts=3, runs_dir=runs, seed=2)
+
+
+def _thresholded_node(run: Run, threshold: float) -> tuple[dict, float]:
+    """Make the best node, at ``threshold`` on the positive class's probability, the run's
+    final; its dev F1 computed here from the node's saved probabilities."""
+    best = run.best
+    assert best is not None
+    saved = load_outputs(run.path / "nodes" / best.id / PREDICTIONS_FILE)["dev"]
+    positive = list(run.task.classes).index(run.task.positive_label)
+    predicted = np.where(saved["predict_proba"][:, positive] >= threshold, positive, 1 - positive)
+    labels = pd.read_parquet(run.path / "data/dev.parquet")["target"]
+    y_dev = labels.map({c: i for i, c in enumerate(run.task.classes)}).to_numpy()
+    dev_score = score_saved_predictions(run.task, y_dev, {"predict": predicted})
+    final = {
+        "kind": "node",
+        "members": [{"node": best.id, "weight": 1}],
+        "dev_score": dev_score,
+        "test_score": None,
+        "chosen_on": "cv",
+        "threshold": threshold,
+        "best_single": {},
+    }
+    record = json.loads((run.path / "run.json").read_text())
+    record["final"] = final
+    (run.path / "run.json").write_text(json.dumps(record))
+    run.reload()
+    return final, dev_score
+
+
+def test_a_node_with_its_own_threshold_exports_and_refits_with_it(
+    binary_run: Run, tmp_path: Path
+) -> None:
+    # A threshold far from 0.5 changes predictions, so a dropped threshold cannot pass.
+    final, dev_score = _thresholded_node(binary_run, 0.1)
+    assert abs(dev_score - binary_run.best.dev_score) > 1e-3  # the threshold matters here
+    path = binary_run.export_notebook(tmp_path / "final.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["sela"]["node"] == "final"
+    assert "threshold 0.10" in nb.cells[0].source
+    NotebookClient(nb, timeout=180, kernel_name="python3").execute()
+    evaluation = next(c for c in nb.cells if c.metadata["sela"]["role"] == "evaluation")
+    assert "threshold=0.1, positive=POSITIVE" in evaluation.source
+    printed = evaluation.outputs[0]["text"]
+    assert float(printed.split(":")[1]) == pytest.approx(dev_score, rel=1e-5)
+
+    pipeline = binary_run.pipeline()
+    assert isinstance(pipeline, WeightedEnsemble) and pipeline.threshold == 0.1
+    member = binary_run.pipeline(final["members"][0]["node"])
+    rows = pd.read_parquet(binary_run.path / "data/dev.parquet").drop(columns=["target"])
+    positive = list(binary_run.task.classes).index("malignant")
+    expected = np.where(member.predict_proba(rows)[:, positive] >= 0.1, "malignant", "benign")
+    assert (binary_run.predict(rows).to_numpy() == expected).all()
