@@ -99,6 +99,32 @@ test('a search grows live in the sidebar; the best pipeline is inserted and runs
   await expect(panel.getByLabel('simulations done of planned')).toHaveText('4/4');
   await expect(panel.getByRole('img', { name: /of 4 simulations/ })).toBeVisible();
 
+  // Once the run has finished, the sidebar's line for its final candidate says
+  // what the server recorded: shown, with its label, for a blend, a threshold
+  // or a node other than the best on dev; absent otherwise.
+  await expect(panel.locator('.jp-Sela-Run .jp-Sela-RunStatus')).toHaveText('finished', {
+    timeout: 60_000
+  });
+  const listed = await (await page.request.get('/sela/api/runs')).json();
+  const summary = listed.runs[0];
+  const final = summary.final;
+  expect(final?.chosen_on).toBe('cv');
+  const finalLine = panel.locator('.jp-Sela-RunFinal');
+  if (
+    final.kind === 'ensemble' ||
+    final.threshold !== null ||
+    final.members[0].node !== summary.best.node
+  ) {
+    await expect(finalLine).toContainText(
+      final.kind === 'ensemble'
+        ? `blend of ${final.members.length} nodes`
+        : `node ${final.members[0].node}`
+    );
+    await expect(finalLine).toHaveAttribute('title', /out-of-fold/);
+  } else {
+    await expect(finalLine).toHaveCount(0);
+  }
+
   // Clicking the best node shows its code.
   await panel.getByRole('treeitem', { name: /best/ }).click();
   const detail = panel.locator('.jp-Sela-Detail');
