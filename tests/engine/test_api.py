@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 
 import sela_jupyter
 from sela_jupyter.engine.api import parse_duration
+from sela_jupyter.engine.ensemble import WeightedEnsemble, is_own_pipeline
 from sela_jupyter.engine.errors import SelaInputError
 
 
@@ -25,7 +26,11 @@ def test_run_returns_leaderboard_pipeline_and_predictions(tmp_path: Path) -> Non
     assert len(board) == 3 and board.index[0] == 1
     assert list(board["dev_score"]) == sorted(board["dev_score"], reverse=True)  # F1: higher
     assert run.task.positive_label == "malignant"  # the minority class
-    assert isinstance(run.pipeline(), Pipeline)
+    # The final answer is one node's Pipeline, or a WeightedEnsemble when it blends nodes or
+    # predicts at its own F1 threshold; the best node by id is always a Pipeline.
+    own = is_own_pipeline(run.final)
+    assert isinstance(run.pipeline(), WeightedEnsemble if own else Pipeline)
+    assert isinstance(run.pipeline("best"), Pipeline)
     predictions = run.predict(data.head(20))
     assert set(predictions) <= {"malignant", "benign"}
     assert (predictions == data["target"].head(20)).mean() > 0.8
