@@ -48,6 +48,7 @@ SUMMARY_KEYS = (
     "simulations",
     "running",
     "best",
+    "final",
     "timings",
     "tokens",
     "error",

@@ -71,6 +71,12 @@ async def test_run_lifecycle_start_events_stop_resume_export_delete(
     assert Path(node["notebook"]).is_file()
     assert "timings" in node and "output_tail" in node
 
+    # Run lists (what the sidebar reads) carry the final candidate, as the record has it.
+    record = await fetch_json(jp_fetch, "runs", run_id)
+    listed = await fetch_json(jp_fetch, "runs")
+    summary = next(r for r in listed["runs"] if r["id"] == run_id)
+    assert summary["final"] is not None and summary["final"] == record["final"]
+
     final = await fetch_json(jp_fetch, "runs", run_id, "export", params={"format": "cells"})
     if final["node"] == "final":  # the run's answer is a blend of its best nodes
         assert len(final["members"]) > 1 and final["members"][0]["node"] == best
