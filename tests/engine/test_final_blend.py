@@ -63,6 +63,14 @@ def test_a_finished_run_records_a_final_candidate_chosen_out_of_fold(
     )
 
 
+def _write_final(run: Run, final: dict) -> None:
+    """Make ``final`` the run's recorded final candidate, as a finished run would."""
+    record = json.loads((run.path / "run.json").read_text())
+    record["final"] = final
+    (run.path / "run.json").write_text(json.dumps(record))
+    run.reload()
+
+
 def _blend_of_two(run: Run) -> tuple[dict, float]:
     """Write a two-node final blend (weights 2 and 1) into the run; its dev score from the saved
     outputs, computed here independently of the selection code."""
@@ -82,10 +90,7 @@ def _blend_of_two(run: Run) -> tuple[dict, float]:
         "test_score": None,
         "best_single": {},
     }
-    record = json.loads((run.path / "run.json").read_text())
-    record["final"] = final
-    (run.path / "run.json").write_text(json.dumps(record))
-    run.reload()
+    _write_final(run, final)
     return final, dev_score
 
 
@@ -161,10 +166,7 @@ def _thresholded_node(run: Run, threshold: float) -> tuple[dict, float]:
         "threshold": threshold,
         "best_single": {},
     }
-    record = json.loads((run.path / "run.json").read_text())
-    record["final"] = final
-    (run.path / "run.json").write_text(json.dumps(record))
-    run.reload()
+    _write_final(run, final)
     return final, dev_score
 
 
