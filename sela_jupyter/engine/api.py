@@ -245,11 +245,8 @@ class Run:
             members = [(self.pipeline(m["node"]), m["weight"]) for m in blend["members"]]
             n_classes = len(self.task.classes) if self.task.is_classification else None
             threshold = blend.get("threshold")
-            if threshold is None:
-                return WeightedEnsemble(members, n_classes=n_classes)
-            return WeightedEnsemble(
-                members, n_classes=n_classes, threshold=threshold, positive=positive_code(self.task)
-            )
+            positive = 1 if threshold is None else positive_code(self.task)
+            return WeightedEnsemble(members, n_classes, threshold=threshold, positive=positive)
         namespace: dict[str, Any] = {"__name__": "__sela_pipeline__"}
         output = io.StringIO()
         with contextlib.redirect_stdout(output):

@@ -164,14 +164,11 @@ class Blend:
 
 def shows_final(final: dict[str, Any] | None, best_node: str | None) -> bool:
     """Whether a run's final candidate (``run.json``'s ``final``) earns a line of its own next
-    to the best node on dev: it is a blend, or a different node (chosen out of fold)."""
+    to the best node on dev: it is its own pipeline (a blend, or a node with its own decision
+    threshold), or a different node (chosen out of fold)."""
     if not final or not final.get("members"):
         return False
-    return (
-        final["kind"] == "ensemble"
-        or final.get("threshold") is not None
-        or final["members"][0]["node"] != best_node
-    )
+    return is_own_pipeline(final) or final["members"][0]["node"] != best_node
 
 
 def final_label(final: dict[str, Any], *, weights: bool = False) -> str:
@@ -355,9 +352,8 @@ def final_blend(
     the blend's dev and test scores come from the nodes' saved outputs of the pipelines fitted on
     train. Chosen out of fold, a binary F1 answer also gets the decision threshold that scores
     best there (:func:`choose_threshold`; ``tune_threshold=False`` keeps the most probable class).
-    ``node_dir(node_id)`` is the node's directory. A node
-    whose outputs equal a better node's (an EDA node scores exactly like its parent) joins only
-    once. ``None`` when no node saved outputs.
+    ``node_dir(node_id)`` is the node's directory. A node whose outputs equal a better node's (an
+    EDA node scores exactly like its parent) joins only once. ``None`` when no node saved outputs.
     """
     score = saved_scorer(task)
     done = [n for n in tree.nodes.values() if n.status == DONE and n.dev_score is not None]
@@ -410,9 +406,7 @@ def final_blend(
     members = {n: saved[n] or {} for n in blend.weights}  # every candidate has outputs
     if chosen_on == "cv" and tune_threshold:
         # Dev alone is too few rows to place a threshold; out of fold there are 4-5x as many.
-        outputs_by_node = dict(candidates)
-        total = sum(blend.weights.values())
-        blended = sum(w * outputs_by_node[n] for n, w in blend.weights.items()) / total
+        blended = _weighted_mean(blend.weights, dict(candidates))
         tuned = choose_threshold(task, y_judge, blended, baseline=blend.dev_score)
         if tuned is not None:
             blend.threshold, blend.dev_score = tuned
@@ -440,6 +434,12 @@ def _blend_score(
         return None
     if not blend.is_own_pipeline:
         return score(y, members[next(iter(blend.weights))][part])
-    total = sum(blend.weights.values())
-    output = sum(w * node_output(members[n][part], task) for n, w in blend.weights.items()) / total
+    outputs = {n: node_output(members[n][part], task) for n in blend.weights}
+    output = _weighted_mean(blend.weights, outputs)
     return score(y, as_predictions(output, task, blend.threshold))  # type: ignore[arg-type]
+
+
+def _weighted_mean(weights: dict[str, int], outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The blend of ``outputs`` (node -> blendable numbers) with ``weights`` (node -> weight)."""
+    total = sum(weights.values())
+    return sum(w * outputs[n] for n, w in weights.items()) / total  # type: ignore[return-value]
