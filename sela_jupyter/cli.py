@@ -188,15 +188,14 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .engine.api import parse_duration
     from .engine.llm import llm_options
-    from .engine.search import SearchOptions, create_run
+    from .engine.search import SearchOptions, create_run, default_rollouts
     from .engine.store import RunStore
 
     frame = read_table(args.data)
     test = read_table(args.test) if args.test else None
     budget = parse_duration(args.time_budget)
-    rollouts = args.rollouts if args.rollouts is not None else (None if budget else 10)
     options = SearchOptions(
-        rollouts=rollouts,
+        rollouts=default_rollouts(args.rollouts, budget),
         time_budget=budget,
         parallel=args.parallel,
         seed=args.seed,

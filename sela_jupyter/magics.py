@@ -344,7 +344,7 @@ class LocalBackend:
 def _options_from_fields(options: dict[str, Any]) -> Any:
     from .engine.api import parse_duration
     from .engine.llm import llm_options
-    from .engine.search import SearchOptions
+    from .engine.search import SearchOptions, default_rollouts
 
     options = dict(options)
     options.update(
@@ -356,9 +356,7 @@ def _options_from_fields(options: dict[str, Any]) -> Any:
         )
     )
     budget = parse_duration(options.pop("time_budget", None))
-    rollouts = options.pop("rollouts", None)
-    if rollouts is None and budget is None:
-        rollouts = 10
+    rollouts = default_rollouts(options.pop("rollouts", None), budget)
     return SearchOptions(rollouts=rollouts, time_budget=budget, **options)
 
 

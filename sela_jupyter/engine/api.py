@@ -25,7 +25,14 @@ from .errors import SelaInputError
 from .export import cells_to_script, ensemble_cells, notebook_text, pipeline_cells
 from .llm import llm_options
 from .mcts import Node
-from .search import DEFAULT_CV_FOLDS, Listener, Search, SearchOptions, create_run
+from .search import (
+    DEFAULT_CV_FOLDS,
+    Listener,
+    Search,
+    SearchOptions,
+    create_run,
+    default_rollouts,
+)
 from .store import RunStore, atomic_write_text
 
 T = TypeVar("T")
@@ -287,7 +294,7 @@ def run(
     df: pd.DataFrame,
     target: str,
     *,
-    rollouts: int | None = 10,
+    rollouts: int | None = None,
     time_budget: str | float | None = None,
     parallel: int = 1,
     seed: int = 0,
@@ -310,7 +317,8 @@ def run(
 ) -> Run:
     """Search for a strong pipeline predicting ``target`` from ``df``; blocks until done.
 
-    ``df`` is never modified. Returns the :class:`Run` with the leaderboard and best pipeline.
+    ``rollouts`` simulations (default 10, or as many as fit in ``time_budget`` when one is
+    given; with both, whichever ends first). ``df`` is never modified. Returns the :class:`Run` with the leaderboard and best pipeline.
     ``llm`` names a model on an OpenAI-compatible endpoint (``None``: ``SELA_MODEL`` if a key is
     set; ``"off"``: the built-in catalog); ``insights`` is ``llm``, ``builtin`` or ``both``;
     ``fallback="builtin"`` keeps a run going on the built-in catalog when the LLM fails;
@@ -319,9 +327,10 @@ def run(
     (``0``: choose on dev alone).
     """
     store = RunStore(runs_dir)
+    budget = parse_duration(time_budget)
     options = SearchOptions(
-        rollouts=rollouts,
-        time_budget=parse_duration(time_budget),
+        rollouts=default_rollouts(rollouts, budget),
+        time_budget=budget,
         parallel=parallel,
         seed=seed,
         max_depth=max_depth,

@@ -60,12 +60,23 @@ CREATED, RUNNING, FINISHED, STOPPED, FAILED_RUN = (
 #: refit sees as many rows as train) and judged as well on the benchmark's runs.
 DEFAULT_CV_FOLDS = 3
 
+#: Simulations of a run given neither a rollout count nor a time budget.
+DEFAULT_ROLLOUTS = 10
+
+
+def default_rollouts(rollouts: int | None, time_budget: float | None) -> int | None:
+    """The rollout count to run with: as given; else :data:`DEFAULT_ROLLOUTS` without a time
+    budget, and no count (as many as fit) with one, so a budget alone is never cut short."""
+    if rollouts is not None:
+        return rollouts
+    return None if time_budget else DEFAULT_ROLLOUTS
+
 
 @dataclass
 class SearchOptions:
     """How long and how wide a run searches; stored in ``run.json`` and reused on resume."""
 
-    rollouts: int | None = 10
+    rollouts: int | None = DEFAULT_ROLLOUTS
     time_budget: float | None = None  # seconds of wall clock for the whole search
     parallel: int = 1
     seed: int = 0

@@ -13,6 +13,7 @@ import sela_jupyter
 from sela_jupyter.engine.api import parse_duration
 from sela_jupyter.engine.ensemble import WeightedEnsemble, is_own_pipeline
 from sela_jupyter.engine.errors import SelaInputError
+from sela_jupyter.engine.search import DEFAULT_ROLLOUTS
 
 
 def test_run_returns_leaderboard_pipeline_and_predictions(tmp_path: Path) -> None:
@@ -62,3 +63,15 @@ def test_integer_column_names_work_end_to_end(tmp_path: Path) -> None:
     assert run.best is not None
     assert len(run.predict(data.head(3))) == 3
     assert list(data.columns) == [0, 1, 2, 3, 4, 5]  # the caller's frame keeps its names
+
+
+def test_a_time_budget_alone_is_not_cut_short_by_the_default_rollout_count(
+    tmp_path: Path,
+) -> None:
+    data = load_breast_cancer(as_frame=True).frame.iloc[:, -6:]
+    run = sela_jupyter.run(data, target="target", time_budget=8, max_depth=2, runs_dir=tmp_path)
+    assert run.record["options"]["rollouts"] is None
+    assert run.record["simulations"] > DEFAULT_ROLLOUTS
+    # Without a budget the default count applies, exactly.
+    short = sela_jupyter.run(data, target="target", max_depth=1, runs_dir=tmp_path)
+    assert short.record["options"]["rollouts"] == DEFAULT_ROLLOUTS
