@@ -53,7 +53,7 @@ test: install lint test-js test-python ui-test
 bench: install
 	$(PIP) install --quiet -e ".[bench]"
 	$(PY) benchmarks/overhead.py
-	$(PY) benchmarks/compare.py --budget 60 --seeds 0,1,2
+	$(PY) benchmarks/compare.py --budget 60 --seeds 0,1,2,3,4,5
 
 clean:
 	rm -rf $(VENV) node_modules lib sela_jupyter/labextension .sela
