@@ -282,7 +282,7 @@ def seeds_table(reports: list[dict[str, Any]]) -> str:
         matched = sum(
             1
             for r in pairs
-            if (r["tools"]["xgboost"].get("ratio") or 0) <= r["tools"]["sela"]["ratio"] + 1e-12
+            if _at_least(r["tools"]["sela"]["ratio"], r["tools"]["xgboost"].get("ratio"))
         )
         lines.append(
             f"\nsela at least as good as default XGBoost on {matched} of {len(pairs)}"

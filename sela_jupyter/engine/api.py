@@ -318,7 +318,8 @@ def run(
     """Search for a strong pipeline predicting ``target`` from ``df``; blocks until done.
 
     ``rollouts`` simulations (default 10, or as many as fit in ``time_budget`` when one is
-    given; with both, whichever ends first). ``df`` is never modified. Returns the :class:`Run` with the leaderboard and best pipeline.
+    given; with both, whichever ends first). ``df`` is never modified. Returns the :class:`Run`
+    with the leaderboard and best pipeline.
     ``llm`` names a model on an OpenAI-compatible endpoint (``None``: ``SELA_MODEL`` if a key is
     set; ``"off"``: the built-in catalog); ``insights`` is ``llm``, ``builtin`` or ``both``;
     ``fallback="builtin"`` keeps a run going on the built-in catalog when the LLM fails;
