@@ -344,6 +344,12 @@ class KernelPool:
             if not self._closed:
                 self._idle.put_nowait(await self._start_one())
 
+    def retire(self) -> None:
+        """Recycle no kernel given back from now on: the pool is about to close, so a kernel whose
+        simulation is being cancelled is shut down by :meth:`close` rather than first restarted
+        (a cold start and warm-up of a second or two that nobody would use)."""
+        self._closed = True
+
     async def close(self) -> None:
         """Shut down every kernel of the pool (and the manager, when the pool made it)."""
         self._closed = True

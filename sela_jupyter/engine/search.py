@@ -403,6 +403,7 @@ class Search:
             s.record["error"] = f"{type(exc).__name__}: {exc}"
             status = FAILED_RUN
         finally:
+            self.kernels.retire()
             for task in list(self._tasks):
                 task.cancel()
             if self._tasks:
@@ -476,7 +477,10 @@ class Search:
                 if not task.cancelled() and task.exception():
                     raise task.exception()  # type: ignore[misc]
             if deadline is not None and time.monotonic() >= deadline and self._tasks:
-                # The budget is spent: abandon what still runs (those nodes stay queued).
+                # The budget is spent: abandon what still runs (those nodes stay queued), and
+                # let their kernels go down with the pool instead of restarting first.
+                assert self.kernels is not None
+                self.kernels.retire()
                 for task in list(self._tasks):
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)

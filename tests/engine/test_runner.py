@@ -131,3 +131,18 @@ async def test_missing_snapshot_replays_ancestors(pool: KernelPool, tmp_path: Pa
     assert not child.restored
     assert [c.role for c in child.cells] == ["setup", "replay", "path", "evaluation"]
     assert child.dev_score == pytest.approx(1.0)
+
+
+async def test_a_retired_pool_shuts_a_cancelled_kernel_down_without_restarting_it(
+    pool: KernelPool,
+) -> None:
+    kernel = await pool.acquire()
+    before = kernel.simulations
+    pool.retire()  # the run's budget is spent: what comes back is not recycled
+    pool.release(kernel, healthy=False)  # e.g. its simulation was cancelled mid-cell
+    for task in list(pool._background):
+        await task
+    assert kernel.simulations == before + 1  # a restart would have reset the count to 0
+    assert pool._idle.empty()
+    await pool.close()
+    assert not await kernel.alive()
