@@ -64,12 +64,14 @@ DEFAULT_CV_FOLDS = 3
 DEFAULT_ROLLOUTS = 10
 
 
-def default_rollouts(rollouts: int | None, time_budget: float | None) -> int | None:
-    """The rollout count to run with: as given; else :data:`DEFAULT_ROLLOUTS` without a time
-    budget, and no count (as many as fit) with one, so a budget alone is never cut short."""
+def default_rollouts(
+    rollouts: int | None, time_budget: float | None, default: int = DEFAULT_ROLLOUTS
+) -> int | None:
+    """The rollout count to run with: as given; else ``default`` without a time budget, and no
+    count (as many as fit) with one, so a budget alone is never cut short."""
     if rollouts is not None:
         return rollouts
-    return None if time_budget else DEFAULT_ROLLOUTS
+    return None if time_budget else default
 
 
 @dataclass
@@ -403,11 +405,14 @@ class Search:
             s.record["error"] = f"{type(exc).__name__}: {exc}"
             status = FAILED_RUN
         finally:
+            # Abandon what still runs (those nodes stay queued; a spent budget ends here too), and
+            # let their kernels go down with the pool instead of restarting first.
             self.kernels.retire()
             for task in list(self._tasks):
                 task.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+                self._tasks.clear()
             await self.kernels.close()
             if self.llm is not None:
                 await self.llm.close()
@@ -477,15 +482,7 @@ class Search:
                 if not task.cancelled() and task.exception():
                     raise task.exception()  # type: ignore[misc]
             if deadline is not None and time.monotonic() >= deadline and self._tasks:
-                # The budget is spent: abandon what still runs (those nodes stay queued), and
-                # let their kernels go down with the pool instead of restarting first.
-                assert self.kernels is not None
-                self.kernels.retire()
-                for task in list(self._tasks):
-                    task.cancel()
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-                self._tasks.clear()
-                return
+                return  # the budget is spent: run() abandons what still runs
 
     async def _simulate(self, node: Node, deadline: float | None) -> None:
         s = self.state

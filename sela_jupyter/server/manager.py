@@ -26,7 +26,14 @@ import pandas as pd
 from ..engine.api import parse_duration
 from ..engine.errors import RunNotFoundError, SelaInputError
 from ..engine.llm import llm_options
-from ..engine.search import DEFAULT_CV_FOLDS, DEFAULT_ROLLOUTS, Search, SearchOptions, create_run
+from ..engine.search import (
+    DEFAULT_CV_FOLDS,
+    DEFAULT_ROLLOUTS,
+    Search,
+    SearchOptions,
+    create_run,
+    default_rollouts,
+)
 from ..engine.store import RunStore, validate_id
 
 EVENT_SCHEMA_ID = "https://events.sela-jupyter.org/sela_jupyter/run/v1"
@@ -179,7 +186,9 @@ class RunManager:
         rollouts = given.get("rollouts")
         if rollouts is None and "rollouts" not in given:
             default_budget = self.defaults.get("time_budget")
-            rollouts = None if budget else self.defaults.get("rollouts", DEFAULT_ROLLOUTS)
+            rollouts = default_rollouts(
+                None, budget, default=self.defaults.get("rollouts", DEFAULT_ROLLOUTS)
+            )
             if budget is None and default_budget:
                 budget = parse_duration(default_budget)
         try:
