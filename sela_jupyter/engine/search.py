@@ -336,6 +336,8 @@ class Search:
     def stop(self) -> None:
         """Start no more simulations and cancel the running ones; the run ends as ``stopped``."""
         self.state.record["status_requested"] = STOPPED
+        if self.kernels is not None:  # the cancelled simulations' kernels need no restart
+            self.kernels.retire()
         for task in list(self._tasks):
             task.cancel()
 

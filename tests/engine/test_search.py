@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from sela_jupyter.engine.coder import TemplateCoder
 from sela_jupyter.engine.insights import Insight, InsightPool
+from sela_jupyter.engine.runner import ChildKernel
 from sela_jupyter.engine.search import Search, SearchOptions, create_run
 from sela_jupyter.engine.store import RunStore
 
@@ -189,6 +191,35 @@ def test_stopped_run_resumes_without_redoing_finished_nodes(
     assert not set(calls) & set(first)
     for node_id, stamp in stamps.items():
         assert store.read_node(run_id, node_id)["timings"]["finished"] == stamp
+
+
+def test_stop_mid_simulation_shuts_the_busy_kernel_down_without_restarting_it(
+    tmp_path: Path, small_regression: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    restarted: list[str] = []
+    restart = ChildKernel.restart
+
+    async def counting_restart(kernel: ChildKernel, timeout: float = 60.0) -> None:
+        restarted.append(kernel.kernel_id)
+        await restart(kernel, timeout)
+
+    monkeypatch.setattr(ChildKernel, "restart", counting_restart)
+    store = RunStore(tmp_path)
+    run_id = new_run(store, small_regression, "y", rollouts=3, max_depth=1, cell_timeout=60)
+    scripts = {"eda.hang": "import time\ntime.sleep(60)"}
+    only_insights(store, run_id, [Insight(k, "eda", k) for k in scripts])
+    search = Search(store, run_id, coder=ScriptedCoder(scripts))
+
+    def stop_once_it_hangs(event: dict[str, Any]) -> None:
+        if event["type"] == "simulation_started":
+            asyncio.get_running_loop().call_later(1.0, search.stop)
+
+    search.listeners.append(stop_once_it_hangs)
+    started = time.monotonic()
+    record = asyncio.run(search.run())
+    assert record["status"] == "stopped"
+    assert time.monotonic() - started < 30  # not the 60 s of the hanging cell
+    assert restarted == []  # the pool closed: nobody would have used a restarted kernel
 
 
 def test_runs_are_deterministic_for_a_seed(tmp_path: Path, small_regression: pd.DataFrame) -> None:
