@@ -30,7 +30,11 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap for the s
         from .engine import api
 
         return getattr(api, name)
+    if name == "SelaDataWarning":
+        from .engine.errors import SelaDataWarning
+
+        return SelaDataWarning
     raise AttributeError(f"module 'sela_jupyter' has no attribute {name!r}")
 
 
-__all__ = ["Run", "__version__", "open_run", "resume", "run"]
+__all__ = ["Run", "SelaDataWarning", "__version__", "open_run", "resume", "run"]

@@ -297,6 +297,11 @@ export interface IRunSummary {
    */
   tokens?: ITokenUsage | null;
   /**
+   * What the data profile asks a person to look at, one line per column
+   * (e.g. a column that predicts the target almost alone: a suspected leak).
+   */
+  warnings?: string[];
+  /**
    * Why the run failed.
    */
   error?: string | null;

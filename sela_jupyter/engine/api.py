@@ -14,6 +14,7 @@ import contextlib
 import io
 import re
 import threading
+import warnings
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from .ensemble import WeightedEnsemble, is_own_pipeline, positive_code
-from .errors import SelaInputError
+from .errors import SelaDataWarning, SelaInputError
 from .export import cells_to_script, ensemble_cells, notebook_text, pipeline_cells
 from .llm import llm_options
 from .mcts import Node
@@ -122,6 +123,11 @@ class Run:
     def best(self) -> Node | None:
         """The node with the best dev score (its test score is reported, never used to choose)."""
         return self.tree.best(self.task.better)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the profile asks a person to look at, one line per column (a suspected leak)."""
+        return list(self.record.get("warnings") or [])
 
     @property
     def final(self) -> dict[str, Any] | None:
@@ -319,7 +325,8 @@ def run(
 
     ``rollouts`` simulations (default 10, or as many as fit in ``time_budget`` when one is
     given; with both, whichever ends first). ``df`` is never modified. Returns the :class:`Run`
-    with the leaderboard and best pipeline.
+    with the leaderboard and best pipeline. A column that predicts the target almost alone (a
+    suspected leak) raises a :class:`SelaDataWarning` before the search starts.
     ``llm`` names a model on an OpenAI-compatible endpoint (``None``: ``SELA_MODEL`` if a key is
     set; ``"off"``: the built-in catalog); ``insights`` is ``llm``, ``builtin`` or ``both``;
     ``fallback="builtin"`` keeps a run going on the built-in catalog when the LLM fails;
@@ -358,6 +365,8 @@ def run(
         source="python",
     )
     search = Search(store, run_id, listeners=listeners, kernel_manager=kernel_manager)
+    for line in search.state.record.get("warnings") or []:
+        warnings.warn(f"{line} (run {run_id})", SelaDataWarning, stacklevel=2)
     run_sync(search.run())
     return Run(store, run_id)
 

@@ -11,6 +11,10 @@ class SelaInputError(SelaError, ValueError):
     """The data or options given to a run are unusable; the message names the problem."""
 
 
+class SelaDataWarning(UserWarning):
+    """Something about the data a person should look at, e.g. a column that leaks the target."""
+
+
 class RunNotFoundError(SelaError, LookupError):
     """No run with the given id exists in the runs directory."""
 

@@ -203,6 +203,7 @@ def create_run(
         "options": asdict(options),
         "task": task.to_dict(),
         "profile": profile.to_dict(),
+        "warnings": profile.warnings,
         "data": {
             "frame": "data/frame.parquet",
             "has_test_frame": test is not None,

@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from .errors import SelaInputError
+from .leaks import suspected_leaks
 
 TASK_TYPES = ("regression", "binary", "multiclass")
 
@@ -119,6 +120,7 @@ class ColumnProfile:
     unique: int
     examples: list[str] = field(default_factory=list)
     note: str = ""
+    warning: str = ""  # e.g. a suspected leak: something a person should look at before trusting
 
 
 @dataclass
@@ -143,6 +145,11 @@ class DataProfile:
     def missing_columns(self) -> list[str]:
         """Feature columns with at least one missing value."""
         return [c.name for c in self.columns if c.missing > 0]
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per column a person should look at (a suspected leak), naming the column."""
+        return [f"{c.name}: {c.warning}" for c in self.columns if c.warning]
 
     @property
     def skewed_target(self) -> bool:
@@ -186,6 +193,7 @@ class DataProfile:
         if kinds[ID_LIKE]:
             lines.append("id-like (ignored by default): " + ", ".join(kinds[ID_LIKE]))
         lines += [f"{c.name}: {c.note}" for c in self.columns if c.note]
+        lines += [f"warning, {line}" for line in self.warnings]
         if self.dropped_target_rows:
             lines.append(f"{self.dropped_target_rows} rows without a target value are left out")
         return "\n".join(lines)
@@ -305,7 +313,8 @@ def profile_frame(
     """Describe ``frame``'s columns and target for the insight proposers (and people).
 
     With ``train`` (the training rows), a numeric column that looks like a row id but tracks the
-    target there (rows sorted by something meaningful) is kept as a numeric feature.
+    target there (rows sorted by something meaningful) is kept as a numeric feature, and a column
+    that predicts the target almost alone there gets a warning that it may be a leak.
     """
     features = frame.drop(columns=[task.target])
     n = len(frame)
@@ -320,6 +329,7 @@ def profile_frame(
                         f"looks like a row id, but tracks {task.target!r} on the training rows "
                         f"(Spearman {rho:+.2f}): kept as a feature"
                     )
+        _note_leaks(columns, train, task)
     y = frame[task.target]
     if task.is_classification:
         counts = {str(k): int(v) for k, v in y.value_counts().items()}
@@ -401,6 +411,17 @@ def split_source(task: Task, *, has_test: bool = False, frame_name: str = "data"
         f"    rest, test_size=0.25, random_state=SEED,\n"
         f"    stratify={rest_strat if task.is_classification else 'None'},\n)"
     )
+
+
+def _note_leaks(columns: list[ColumnProfile], train: pd.DataFrame, task: Task) -> None:
+    """Warn about each column that predicts the target almost alone on the training rows."""
+    judged = [c for c in columns if c.kind in (NUMERIC, CATEGORICAL)]
+    by_name = {c.name: c for c in judged}
+    names = [c.name for c in judged]
+    for leak in suspected_leaks(train, task.target, task.task_type, names, seed=task.seed):
+        by_name[
+            leak.column
+        ].warning = f"{leak.evidence}. A leak? Drop the column unless it is known when you predict"
 
 
 def _rank_correlation(column: pd.Series, y: pd.Series, task: Task) -> float:

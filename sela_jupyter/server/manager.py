@@ -58,6 +58,7 @@ SUMMARY_KEYS = (
     "final",
     "timings",
     "tokens",
+    "warnings",
     "error",
 )
 

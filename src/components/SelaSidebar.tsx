@@ -280,6 +280,18 @@ function RunView(props: IRunViewProps): JSX.Element {
               </dd>
             </>
           )}
+          {run.warnings && run.warnings.length > 0 && (
+            <>
+              <dt>{trans.__('data')}</dt>
+              <dd className="jp-Sela-RunWarnings">
+                <ul>
+                  {run.warnings.map(line => (
+                    <li key={line}>{line}</li>
+                  ))}
+                </ul>
+              </dd>
+            </>
+          )}
           {run.error && (
             <>
               <dt>{trans.__('error')}</dt>

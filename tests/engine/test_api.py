@@ -75,3 +75,14 @@ def test_a_time_budget_alone_is_not_cut_short_by_the_default_rollout_count(
     # Without a budget the default count applies, exactly.
     short = sela_jupyter.run(data, target="target", max_depth=1, runs_dir=tmp_path)
     assert short.record["options"]["rollouts"] == DEFAULT_ROLLOUTS
+
+
+def test_a_suspected_leak_is_warned_about_before_the_search_and_kept_on_the_run(
+    tmp_path: Path,
+) -> None:
+    data = load_breast_cancer(as_frame=True).frame.iloc[:, -4:]
+    data["diagnosis_code"] = data["target"].map({0: "M", 1: "B"})  # the label under another name
+    with pytest.warns(sela_jupyter.SelaDataWarning, match="diagnosis_code: predicts 'target'"):
+        run = sela_jupyter.run(data, target="target", rollouts=1, max_depth=1, runs_dir=tmp_path)
+    assert [line.split(":")[0] for line in run.warnings] == ["diagnosis_code"]
+    assert sela_jupyter.open_run(run.id, runs_dir=tmp_path).warnings == run.warnings

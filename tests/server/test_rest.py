@@ -212,3 +212,19 @@ async def test_server_stop_stops_runs_and_shuts_their_kernels_down(
     record = json.loads((runs_dir / run_id / "run.json").read_text())
     assert record["status"] == "stopped"
     ws.close()
+
+
+async def test_a_suspected_leak_reaches_the_run_summary(
+    jp_fetch: Any, housing: pd.DataFrame
+) -> None:
+    frame = housing.assign(price_k=housing["price"] / 1000)  # the target in other units
+    body = {
+        "target": "price",
+        "data": frame_upload(frame),
+        "options": {"rollouts": 1, "max_depth": 1},
+    }
+    run = await fetch_json(jp_fetch, "runs", method="POST", body=json.dumps(body))
+    assert [line.split(":")[0] for line in run["warnings"]] == ["price_k"]
+    await wait_for_run(jp_fetch, run["id"])
+    listed = (await fetch_json(jp_fetch, "runs"))["runs"]
+    assert next(r for r in listed if r["id"] == run["id"])["warnings"] == run["warnings"]

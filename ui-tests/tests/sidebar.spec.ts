@@ -38,20 +38,21 @@ function simulatedRows(panel: Locator): Locator {
 }
 
 /**
- * A notebook with the housing data loaded into `df` whose third cell runs
- * `selaLine`; all three cells are run.
+ * A notebook with the housing data loaded into `df` (then changed by `extra`,
+ * if given) whose third cell runs `selaLine`; all three cells are run.
  */
 async function startSearch(
   page: IJupyterLabPageFixture,
   tmpPath: string,
-  selaLine: string
+  selaLine: string,
+  extra = ''
 ): Promise<void> {
   await page.contents.uploadFile(HOUSING, `${tmpPath}/housing.csv`);
   await page.notebook.createNew('search.ipynb');
   await page.notebook.setCell(
     0,
     'code',
-    "import pandas as pd\ndf = pd.read_csv('housing.csv')\nprint(df.shape)"
+    `import pandas as pd\ndf = pd.read_csv('housing.csv')\n${extra}print(df.shape)`
   );
   await page.notebook.addCell('code', '%load_ext sela_jupyter');
   await page.notebook.addCell('code', selaLine);
@@ -215,4 +216,27 @@ test('steering and stopping a running search', async ({ page, tmpPath }) => {
   await page.waitForTimeout(3000);
   expect(await simulatedRows(panel).count()).toBe(stoppedAt);
   await expect(panel.getByRole('button', { name: 'Resume' })).toBeEnabled();
+});
+
+test('a column that leaks the target is flagged in the profile and the sidebar', async ({
+  page,
+  tmpPath
+}) => {
+  test.setTimeout(120_000);
+  const panel = await openSidebar(page);
+  await startSearch(
+    page,
+    tmpPath,
+    '%sela df target=price rollouts=1 max_depth=1 name=leaky',
+    "df['price_k'] = df['price'] / 1000\n"
+  );
+  const printed = (await page.notebook.getCellTextOutput(2)) ?? [];
+  expect(printed.join('\n')).toContain("warning, price_k: tracks 'price' almost exactly");
+  const run = panel.getByRole('option', { name: /^Run / }).filter({ hasText: 'leaky' });
+  await expect(run).toBeVisible({ timeout: 30_000 });
+  await run.click();
+  const warnings = panel.locator('.jp-Sela-RunWarnings li');
+  await expect(warnings).toHaveCount(1);
+  await expect(warnings).toContainText('price_k: tracks');
+  await expect(warnings).toContainText('A leak?');
 });
