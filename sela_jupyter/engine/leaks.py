@@ -54,34 +54,41 @@ def suspected_leaks(
         labelled = labelled.sample(MAX_ROWS, random_state=seed)
     order = np.random.default_rng(seed).permutation(len(labelled))
     fit_rows, judge_rows = order[: len(order) // 2], order[len(order) // 2 :]
-    y = labelled[target]
+    if task_type == "regression":
+        y = labelled[target].astype(float)
+    else:
+        y = pd.Series(pd.factorize(labelled[target])[0], index=labelled.index, name=target)
+        majority = int(y.iloc[fit_rows].mode().iloc[0])
+        baseline_error = float((y.iloc[judge_rows] != majority).mean())
+        if baseline_error == 0:
+            return []
     found = []
     for name in columns:
         column = labelled[name]
-        if column.nunique(dropna=True) < 2:
+        if column.nunique(dropna=False) < 2:  # missing or not can be the whole story
             continue
         if task_type == "regression":
-            evidence = _regression_evidence(column, y.astype(float), fit_rows, judge_rows)
+            evidence = _regression_evidence(column, y, fit_rows, judge_rows)
         else:
-            evidence = _classification_evidence(column, y, fit_rows, judge_rows)
+            evidence = _classification_evidence(
+                column, y, fit_rows, judge_rows, majority, baseline_error
+            )
         if evidence:
             found.append(Leak(name, evidence))
     return found
 
 
 def _classification_evidence(
-    column: pd.Series, y: pd.Series, fit_rows: np.ndarray, judge_rows: np.ndarray
+    column: pd.Series,
+    codes: pd.Series,
+    fit_rows: np.ndarray,
+    judge_rows: np.ndarray,
+    majority: int,
+    baseline_error: float,
 ) -> str | None:
-    codes = pd.Series(pd.factorize(y)[0], index=y.index)
     y_fit, y_judge = codes.iloc[fit_rows], codes.iloc[judge_rows]
-    majority = int(y_fit.mode().iloc[0])
-    baseline_error = float((y_judge != majority).mean())
-    if baseline_error == 0:
-        return None
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        values = column.astype(float)
-        fill = float(values.iloc[fit_rows].median()) if values.notna().any() else 0.0
-        x = values.fillna(fill).to_numpy().reshape(-1, 1)
+        x = column.astype(float).to_numpy().reshape(-1, 1)  # the tree routes missing values
         tree = DecisionTreeClassifier(max_depth=3, random_state=0)
         tree.fit(x[fit_rows], y_fit)
         predicted = tree.predict(x[judge_rows])
@@ -95,7 +102,7 @@ def _classification_evidence(
     if error > (1 - ERRORS_REMOVED) * baseline_error:
         return None
     return (
-        f"predicts {y.name!r} almost alone: {how} gets accuracy {1 - error:.3f} on held-back "
+        f"predicts {codes.name!r} almost alone: {how} gets accuracy {1 - error:.3f} on held-back "
         f"training rows, against {1 - baseline_error:.3f} for the majority class"
     )
 

@@ -93,3 +93,13 @@ def test_a_clean_frame_gets_no_warning() -> None:
     frame = market().drop(columns="today")
     data = prepare_data(frame, "direction")
     assert data.profile.warnings == [] and "warning" not in data.profile.summary()
+
+
+def test_a_numeric_leak_with_missing_values_is_still_flagged() -> None:
+    frame = market()
+    frame.loc[::7, "today"] = np.nan
+    assert names(frame, "direction", "binary") == []  # a seventh unknown: not near-perfect
+    frame = market()
+    frame.loc[frame["direction"] == "Up", "loss"] = np.nan  # only losses are recorded
+    frame.loc[frame["direction"] == "Down", "loss"] = 1.0
+    assert names(frame, "direction", "binary") == ["today", "loss"]
