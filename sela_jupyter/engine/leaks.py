@@ -87,7 +87,7 @@ def _classification_evidence(
     baseline_error: float,
 ) -> str | None:
     y_fit, y_judge = codes.iloc[fit_rows], codes.iloc[judge_rows]
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+    if _is_number(column):
         x = column.astype(float).to_numpy().reshape(-1, 1)  # the tree routes missing values
         tree = DecisionTreeClassifier(max_depth=3, random_state=0)
         tree.fit(x[fit_rows], y_fit)
@@ -107,6 +107,12 @@ def _classification_evidence(
     )
 
 
+def _is_number(column: pd.Series) -> bool:
+    """Numbers a tree can split or a rank can order (booleans count as categories, as in the
+    profile)."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
 def _majority_by_value(keys: pd.Series, codes: pd.Series) -> pd.Series:
     """Each value's most frequent class code (ties to the smaller code)."""
     pairs = pd.DataFrame({"key": keys.to_numpy(), "code": codes.to_numpy()})
@@ -118,7 +124,7 @@ def _majority_by_value(keys: pd.Series, codes: pd.Series) -> pd.Series:
 def _regression_evidence(
     column: pd.Series, y: pd.Series, fit_rows: np.ndarray, judge_rows: np.ndarray
 ) -> str | None:
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+    if _is_number(column):
         rho = column.astype(float).corr(y, method="spearman")
         if pd.isna(rho) or abs(rho) < RANK_CORRELATION:
             return None

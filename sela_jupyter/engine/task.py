@@ -415,13 +415,10 @@ def split_source(task: Task, *, has_test: bool = False, frame_name: str = "data"
 
 def _note_leaks(columns: list[ColumnProfile], train: pd.DataFrame, task: Task) -> None:
     """Warn about each column that predicts the target almost alone on the training rows."""
-    judged = [c for c in columns if c.kind in (NUMERIC, CATEGORICAL)]
-    by_name = {c.name: c for c in judged}
-    names = [c.name for c in judged]
-    for leak in suspected_leaks(train, task.target, task.task_type, names, seed=task.seed):
-        by_name[
-            leak.column
-        ].warning = f"{leak.evidence}. A leak? Drop the column unless it is known when you predict"
+    judged = {c.name: c for c in columns if c.kind in (NUMERIC, CATEGORICAL)}
+    for leak in suspected_leaks(train, task.target, task.task_type, list(judged), seed=task.seed):
+        warning = f"{leak.evidence}. A leak? Drop the column unless it is known when you predict"
+        judged[leak.column].warning = warning
 
 
 def _rank_correlation(column: pd.Series, y: pd.Series, task: Task) -> float:
