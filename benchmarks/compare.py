@@ -294,7 +294,24 @@ def seeds_table(reports: list[dict[str, Any]]) -> str:
             f"sela at least as good as default XGBoost on {len(ahead)} of {len(means)} datasets"
             " (geometric mean over seeds)"
         )
+        lines += ["", *_head_to_head(pairs, "xgboost")]
     return "\n".join(lines)
+
+
+def _head_to_head(results: list[dict[str, Any]], other: str) -> list[str]:
+    """Per dataset, on how many seeds sela's test score beat, tied or lost to ``other``'s: a
+    mean ratio hides whether a gap is one bad split or every split, and a tie (the same score,
+    common for F1 on a hundred rows) is neither."""
+    counts: dict[str, list[int]] = {}
+    for r in results:
+        sela, theirs = r["tools"]["sela"].get("ratio"), r["tools"][other].get("ratio")
+        if sela is None or theirs is None:
+            continue
+        tally = counts.setdefault(r["dataset"], [0, 0, 0])
+        tally[0 if sela > theirs + 1e-12 else 1 if sela >= theirs - 1e-12 else 2] += 1
+    lines = [f"sela against {other} per dataset, seeds won / tied / lost"]
+    lines += [f"{d:<14}{w:>4} /{t:>3} /{lost:>3}" for d, (w, t, lost) in counts.items()]
+    return lines
 
 
 def _at_least(score: float | None, other: float | None) -> bool:

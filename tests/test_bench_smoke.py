@@ -80,3 +80,7 @@ def test_compare_harness_smoke(tmp_path: Path) -> None:
     assert float(row[1]) == pytest.approx(sela["ratio"] ** 0.5, abs=5e-3) and row[2] == "1"
     matched = int(sela["ratio"] ** 0.5 >= 1.0)
     assert f"on {matched} of 1 datasets (geometric mean over seeds)" in text
+    # Head to head: seed 1 ties by construction, seed 0 is won or lost on its own ratio.
+    [tally] = [line.split() for line in text.splitlines()[-1:]]
+    won, lost = int(sela["ratio"] > 1.0), int(sela["ratio"] < 1.0)
+    assert tally == ["boston", str(won), "/", str(2 - won - lost), "/", str(lost)]
