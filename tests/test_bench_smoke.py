@@ -76,7 +76,7 @@ def test_compare_harness_smoke(tmp_path: Path) -> None:
     pairs = 1 + int(sela["ratio"] >= 1.0)  # seed 1's sela ties XGBoost by construction
     assert f"as good as default XGBoost on {pairs} of 2 (dataset, seed) pairs" in text
     # Per dataset: the geometric mean over seeds, and whether sela matched XGBoost on it.
-    [row] = [line.split() for line in text.splitlines() if line.startswith("boston")]
+    row = next(line.split() for line in text.splitlines() if line.startswith("boston"))
     assert float(row[1]) == pytest.approx(sela["ratio"] ** 0.5, abs=5e-3) and row[2] == "1"
     matched = int(sela["ratio"] ** 0.5 >= 1.0)
     assert f"on {matched} of 1 datasets (geometric mean over seeds)" in text
