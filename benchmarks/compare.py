@@ -308,7 +308,7 @@ def _head_to_head(results: list[dict[str, Any]], other: str) -> list[str]:
         if sela is None or theirs is None:
             continue
         tally = counts.setdefault(r["dataset"], [0, 0, 0])
-        tally[0 if sela > theirs + 1e-12 else 1 if sela >= theirs - 1e-12 else 2] += 1
+        tally[0 if not _at_least(theirs, sela) else 1 if _at_least(sela, theirs) else 2] += 1
     lines = [f"sela against {other} per dataset, seeds won / tied / lost"]
     lines += [f"{d:<14}{w:>4} /{t:>3} /{lost:>3}" for d, (w, t, lost) in counts.items()]
     return lines

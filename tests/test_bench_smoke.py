@@ -81,6 +81,6 @@ def test_compare_harness_smoke(tmp_path: Path) -> None:
     matched = int(sela["ratio"] ** 0.5 >= 1.0)
     assert f"on {matched} of 1 datasets (geometric mean over seeds)" in text
     # Head to head: seed 1 ties by construction, seed 0 is won or lost on its own ratio.
-    [tally] = [line.split() for line in text.splitlines()[-1:]]
+    tally = text.splitlines()[-1].split()
     won, lost = int(sela["ratio"] > 1.0), int(sela["ratio"] < 1.0)
     assert tally == ["boston", str(won), "/", str(2 - won - lost), "/", str(lost)]
