@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -167,19 +168,26 @@ class Tree:
         return True
 
     def expand(self, node: Node, pool: InsightPool) -> list[Node]:
-        """Give ``node`` up to :data:`WIDTH` children, insights of the next stage drawn at random.
+        """Give ``node`` up to :data:`WIDTH` children, insights of the next stage.
 
-        Draws are without replacement and seeded by the run seed and the node id, so a run is
-        reproducible whatever order parallel simulations finish in.
+        The insights simulated least often at that depth so far come first (then those the tree
+        holds least often), ties in an order drawn at random, seeded by the run seed and the node
+        id. Unvisited siblings are simulated in that order, so a few expansions try every insight
+        of the stage, every model family included. Drawn purely at random, a 60-second run on
+        breast cancer simulated one histogram booster six times and the linear model never.
         """
         if node.expanded or self.is_terminal(node):
             return [self.nodes[c] for c in node.children]
         stage = STAGES[node.depth]
         taken = {self.nodes[c].insight.id for c in node.children if self.nodes[c].insight}
         choices = [i for i in pool.for_stage(stage) if i.id not in taken]
-        rng = random.Random(f"{self.seed}:{node.id}")
-        picked = rng.sample(choices, min(WIDTH, len(choices)))
-        for insight in picked:
+        random.Random(f"{self.seed}:{node.id}").shuffle(choices)
+        level = [n for n in self.nodes.values() if n.depth == node.depth + 1 and n.insight]
+        tried = Counter(n.insight.id for n in level if n.simulated or n.status == RUNNING)
+        held = Counter(n.insight.id for n in level)
+        # A stable sort: ties keep the shuffle's order.
+        choices.sort(key=lambda insight: (tried[insight.id], held[insight.id]))
+        for insight in choices[:WIDTH]:
             self.add_child(node, insight)
         node.expanded = True
         return [self.nodes[c] for c in node.children]

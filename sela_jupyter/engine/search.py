@@ -10,6 +10,7 @@ crash never loses a finished node. Listeners receive events (``run_started``, ``
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -23,8 +24,9 @@ import cloudpickle
 import nbformat
 import pandas as pd
 
+from .catalog import entry_for
 from .cells import score_saved_predictions, setup_source
-from .coder import StageCodeCache, TemplateCoder
+from .coder import DEFAULT_MODEL, StageCodeCache, TemplateCoder
 from .ensemble import CV_FILE, PREDICTIONS_FILE, final_blend
 from .errors import SelaInputError
 from .insights import STAGES, BuiltinProposer, Insight, InsightPool
@@ -752,7 +754,7 @@ class Search:
                 path=str(node_dir / CV_FILE),
                 train_path=str(data / "train.parquet"),
                 folds=s.options.cv_folds,
-                wants=self._cv_time_limit,
+                wants=functools.partial(self._cv_time_limit, node),
             )
             if s.options.cv_folds
             else None,
@@ -771,20 +773,28 @@ class Search:
             return None
         return node_id, node.dev_score
 
-    def _cv_time_limit(self, dev_score: float, fit_seconds: float) -> float | None:
-        """Seconds a node may spend on out-of-fold outputs, or ``None`` to skip them: only nodes
-        that rank among the ``cv_top`` best on dev so far (ties count against them), and only if
-        the folds, estimated from the evaluation's own time, fit before the deadline."""
+    def _cv_time_limit(self, node: Node, dev_score: float, fit_seconds: float) -> float | None:
+        """Seconds ``node`` may spend on out-of-fold outputs, or ``None`` to skip them.
+
+        Only nodes that rank among the ``cv_top`` best on dev so far, or that beat every earlier
+        node of their model family there (ties count against them either way), and only if the
+        folds, estimated from the evaluation's own time, fit before the deadline. The family
+        rule lets the final blend mix a linear model or an SVM with the boosters: on a few
+        hundred rows their dev scores rarely make the overall top, though the blend gains most
+        from models whose errors differ.
+        """
         opts = self.state.options
         task = self.task
-        as_good = sum(
-            1
+        as_good = [
+            n
             for n in self.tree.nodes.values()
-            if n.status == DONE
+            if n is not node
+            and n.status == DONE
             and n.dev_score is not None
             and not task.better(dev_score, n.dev_score)
-        )
-        if as_good >= opts.cv_top:
+        ]
+        family = self._model_family(node)
+        if len(as_good) >= opts.cv_top and any(self._model_family(n) == family for n in as_good):
             return None
         # Each fold refits on (k-1)/k of train + dev: about as many rows as train alone at k=3.
         estimate = opts.cv_folds * fit_seconds + 0.5
@@ -795,6 +805,20 @@ class Search:
                 return None
             limit = min(limit, left)
         return limit
+
+    def _model_family(self, node: Node) -> str:
+        """The kind of model ``node``'s pipeline fits: the catalog family of its model-stage
+        insight (``"xgb"``, ``"linear"``, ...), that insight's id when it is not from the catalog
+        (an LLM's), or the default model's family when the path has no model stage yet."""
+        for path_node in self.tree.path(node):
+            insight = path_node.insight
+            if insight is None or insight.stage != "model":
+                continue
+            try:
+                return str(entry_for(insight.id).spec.get("family", insight.id))
+            except KeyError:
+                return insight.id
+        return str(DEFAULT_MODEL["family"])
 
     def _record(
         self,

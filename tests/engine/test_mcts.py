@@ -197,3 +197,19 @@ def test_best_breaks_ties_towards_the_shallower_node() -> None:
     tree.finish(late, reward=1.0, dev_score=1.0)
     best = tree.best(lambda a, b: a > b)
     assert best is late  # same dev score as the depth-3 node, created later, but shallower
+
+
+def test_expansions_try_every_insight_of_a_stage_before_any_twice() -> None:
+    tree, pool = Tree(seed=4), make_pool(per_stage=12)
+    simulate(tree, tree.root, 0.5)
+    tree.expand(tree.root, pool)
+    eda = [tree[c] for c in tree.root.children]
+    for node in eda[:3]:  # three expansions of five: 15 preprocess children of 12 insights
+        simulate(tree, node, 0.5)
+        tree.expand(node, pool)
+    level = [n.insight.id for n in tree if n.depth == 2]
+    assert len(level) == 15
+    assert set(level) == {f"preprocess.{i}" for i in range(12)}
+    # The first unvisited child is simulated first: it is always a stage insight not yet tried.
+    first = [tree[node.children[0]].insight.id for node in eda[:3]]
+    assert len(set(first)) == 3

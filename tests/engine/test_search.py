@@ -12,6 +12,7 @@ import nbformat
 import pandas as pd
 import pytest
 
+from sela_jupyter.engine.catalog import entry_for
 from sela_jupyter.engine.coder import TemplateCoder
 from sela_jupyter.engine.insights import Insight, InsightPool
 from sela_jupyter.engine.runner import ChildKernel
@@ -251,3 +252,40 @@ def test_time_budget_stops_the_search(
     assert record["simulations"] >= 1
     # the budget covers kernel start-up too; in-flight simulations are cut at the deadline
     assert record["timings"]["elapsed"] < budget + 10
+
+
+def test_out_of_fold_outputs_go_to_the_top_nodes_and_to_each_model_familys_best(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    store = RunStore(tmp_path)
+    search = Search(store, new_run(store, small_regression, "y", cv_top=2))
+    tree = search.tree
+
+    def child(parent, insight: Insight, dev_rmse: float | None = None):
+        node = tree.add_child(parent, insight)
+        if dev_rmse is not None:
+            tree.begin(node)
+            tree.finish(node, reward=0.5, dev_score=dev_rmse)
+        return node
+
+    tree.begin(tree.root)
+    tree.finish(tree.root, reward=0.5, dev_score=1.0)  # the default booster
+    child(tree.root, Insight("eda.a", "eda", "a"), 1.1)  # the default booster too
+    features = child(
+        child(
+            child(tree.root, Insight("eda.b", "eda", "b")),
+            Insight("preprocess.b", "preprocess", "b"),
+        ),
+        Insight("features.b", "features", "b"),
+    )
+    child(features, entry_for("model.random_forest").insight(), 1.5)
+
+    def judged(insight: Insight, dev_rmse: float, parent=features) -> bool:
+        return search._cv_time_limit(child(parent, insight), dev_rmse, 0.1) is not None
+
+    # Outside the two best on dev, a node is judged only as its model family's best so far.
+    assert judged(entry_for("model.linear").insight(), 2.0)
+    assert not judged(entry_for("model.rf_balanced").insight(), 1.6)
+    assert judged(entry_for("model.rf_balanced").insight(), 1.4)
+    assert not judged(Insight("eda.c", "eda", "c"), 1.2, tree.root)
+    assert judged(Insight("eda.d", "eda", "d"), 0.9, tree.root)
