@@ -2,7 +2,7 @@
 
     python benchmarks/compare.py [--budget 60] [--datasets housing,boston,...] \
         [--tools sela,flaml,xgboost,hgb] [--seed 0 | --seeds 0,1,2] [--out benchmarks/results] \
-        [--runs-dir DIR]
+        [--runs-dir DIR] [--carry-over results/EARLIER.json ...]
     python benchmarks/compare.py --summarise results/A.json results/B.json ...
 
 Every tool sees the rows of sela's own seeded 60/20/20 split (stratified for classification),
@@ -158,6 +158,15 @@ def format_table(report: dict[str, Any]) -> str:
     ]
     if errors:
         lines += ["", "errors", *errors]
+    if report.get("carried_over"):
+        sources = sorted(
+            {r["tools"][t]["carried_from"] for r in results for t in report["carried_over"]}
+        )
+        lines += [
+            "",
+            f"not run now: {', '.join(report['carried_over'])}, carried over from the same"
+            f" split in {', '.join(sources)}",
+        ]
     return "\n".join(lines)
 
 
@@ -171,7 +180,7 @@ def compare(
     log: Any = print,
 ) -> dict[str, Any]:
     """Run every tool on every dataset; the report (without the table)."""
-    reference = "flaml" if "flaml" in tools else next((t for t in tools if t != "sela"), None)
+    reference = _reference(tools)
     results, all_overheads = [], []
     for name in datasets:
         dataset = DATASETS[name]
@@ -240,6 +249,53 @@ def compare(
             "median_overhead_s": float(pd.Series(all_overheads).median()),
         }
     return report
+
+
+def carry_over(report: dict[str, Any], earlier: dict[str, dict[str, Any]]) -> list[str]:
+    """Fill in, from ``earlier`` reports (file name -> report), the tools ``report`` did not run:
+    each dataset takes them from an earlier report of the same seed, budget and split sizes
+    (splits are a function of the seed). Carried outcomes are marked ``carried_from``; ratios,
+    ranks and the summary are recomputed. Returns the tools carried over.
+
+    A change to sela alone need not rerun FLAML's minute per dataset: its earlier scores on the
+    very same splits stand in, and the JSON says so.
+    """
+    carried: set[str] = set()
+    for name, old in sorted(earlier.items()):
+        if old["seed"] != report["seed"] or old["budget"] != report["budget"]:
+            continue
+        prior = {r["dataset"]: r for r in old["results"]}
+        for result in report["results"]:
+            match = prior.get(result["dataset"])
+            if match is None or match["rows"] != result["rows"]:
+                continue
+            for tool, outcome in match["tools"].items():
+                if tool not in result["tools"]:
+                    result["tools"][tool] = {**outcome, "carried_from": name}
+                    carried.add(tool)
+    if not carried:
+        raise ValueError(
+            f"seed {report['seed']}: no earlier report of the same split and budget has a tool"
+            " this run did not run"
+        )
+    missing = [(r["dataset"], t) for r in report["results"] for t in carried if t not in r["tools"]]
+    if missing:
+        raise ValueError(
+            f"seed {report['seed']}: no earlier report of the same split has "
+            + ", ".join(f"{tool} on {dataset}" for dataset, tool in missing)
+        )
+    tools = [t for t in DEFAULT_TOOLS if t in report["tools"] or t in carried] + [
+        t for t in report["tools"] if t not in DEFAULT_TOOLS
+    ]
+    report["tools"] = tools
+    report["reference"] = _reference(tools)
+    report["carried_over"] = sorted(carried)
+    report["summary"] = summarise(report["results"], tools, report["reference"])
+    return sorted(carried)
+
+
+def _reference(tools: list[str]) -> str | None:
+    return "flaml" if "flaml" in tools else next((t for t in tools if t != "sela"), None)
 
 
 def _versions() -> dict[str, str | None]:
@@ -363,6 +419,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         metavar="JSON",
         help="run nothing: print the across-seeds table of reports written earlier",
     )
+    parser.add_argument(
+        "--carry-over",
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="earlier reports whose scores stand in for tools not run now (same seed and split)",
+    )
     args = parser.parse_args(argv)
     if args.summarise:
         saved = [json.loads(Path(path).read_text()) for path in args.summarise]
@@ -374,11 +437,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if unknown:
         parser.error(f"unknown dataset or tool: {', '.join(unknown)}")
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    earlier = {Path(path).name: json.loads(Path(path).read_text()) for path in args.carry_over}
     reports = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
             runs_dir = Path(args.runs_dir) if args.runs_dir else Path(tmp)
             report = compare(datasets, tools, budget=args.budget, seed=seed, runs_dir=runs_dir)
+        if args.carry_over:
+            carry_over(report, earlier)
         table = format_table(report)
         report["table"] = table
         out = Path(args.out)

@@ -84,3 +84,20 @@ def test_compare_harness_smoke(tmp_path: Path) -> None:
     tally = text.splitlines()[-1].split()
     won, lost = int(sela["ratio"] > 1.0), int(sela["ratio"] < 1.0)
     assert tally == ["boston", str(won), "/", str(2 - won - lost), "/", str(lost)]
+
+    # Carried over: an earlier report of the same split lends FLAML's score, which becomes the
+    # reference; a report of another split lends nothing and the gap is an error.
+    from compare import carry_over, format_table
+
+    earlier = json.loads(json.dumps(report))
+    earlier["results"][0]["tools"]["flaml"] = {"test_score": sela["test_score"] / 2}
+    now = json.loads(json.dumps(report))
+    assert carry_over(now, {"earlier.json": earlier}) == ["flaml"]
+    assert now["tools"] == ["sela", "flaml", "xgboost"] and now["reference"] == "flaml"
+    flaml = now["results"][0]["tools"]["flaml"]
+    assert flaml["carried_from"] == "earlier.json" and flaml["ratio"] == 1.0
+    assert now["results"][0]["tools"]["sela"]["ratio"] == pytest.approx(0.5)
+    assert "carried over from the same split in earlier.json" in format_table(now)
+    earlier["results"][0]["rows"]["test"] += 1
+    with pytest.raises(ValueError, match="no earlier report of the same split"):
+        carry_over(json.loads(json.dumps(report)), {"earlier.json": earlier})
