@@ -91,7 +91,8 @@ class SearchOptions:
     reuse_state: bool = True  # resume children from their parent's snapshot (else replay code)
     reuse_fits: bool = True  # a pipeline identical to one already evaluated is not refitted
     #: Out-of-fold outputs over train + dev, for nodes among the ``cv_top`` best on dev when they
-    #: finish; the final candidate is then chosen on them (0 folds: choose on dev alone).
+    #: finish or best of their model family so far; the final candidate is then chosen on them
+    #: (0 folds: choose on dev alone).
     cv_folds: int = DEFAULT_CV_FOLDS
     cv_top: int = 8
     llm: str = ""  # model name on an OpenAI-compatible endpoint; "" = no LLM
