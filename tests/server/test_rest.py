@@ -79,7 +79,9 @@ async def test_run_lifecycle_start_events_stop_resume_export_delete(
 
     final = await fetch_json(jp_fetch, "runs", run_id, "export", params={"format": "cells"})
     if final["node"] == "final":  # the run's answer is a blend of its best nodes
-        assert len(final["members"]) > 1 and final["members"][0]["node"] == best
+        # Chosen out of fold: the greedy blend starts from the best node there, not on dev.
+        members = [m["node"] for m in final["members"]]
+        assert len(members) > 1 and record["final"]["best_single"]["node"] in members
         assert "member-fit" in [c["role"] for c in final["cells"]]
     else:
         assert final["node"] == best
