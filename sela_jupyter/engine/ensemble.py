@@ -2,7 +2,8 @@
 
 Every simulation saves its fitted pipeline's dev and test outputs (class probabilities where the
 model has them). Nodes that rank among the best on dev when they finish, or best of their model
-family so far, also save out-of-fold outputs over train + dev (k refits in their kernel), a judge with four to five times dev's rows.
+family so far, also save out-of-fold outputs over train + dev (k refits in their kernel), a judge
+with four to five times dev's rows.
 When a run ends, greedy ensemble selection with replacement (Caruana et al., ICML 2004) blends
 the best nodes' out-of-fold outputs (or, without any, their dev outputs): each round adds the
 member that most improves the blend's score, and the best-scoring prefix of those rounds wins.
