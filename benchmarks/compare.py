@@ -438,6 +438,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error(f"unknown dataset or tool: {', '.join(unknown)}")
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     earlier = {Path(path).name: json.loads(Path(path).read_text()) for path in args.carry_over}
+    # Checked before any run: a seed with nothing to carry over would fail after its minutes.
+    bare = [
+        seed
+        for seed in seeds
+        if earlier
+        and not any(r["seed"] == seed and r["budget"] == args.budget for r in earlier.values())
+    ]
+    if bare:
+        parser.error(f"--carry-over has no report of seed(s) {bare} at budget {args.budget:g}")
     reports = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
