@@ -1,8 +1,8 @@
 """Child kernels: a warm pool, executing stage cells with timeouts, snapshots and node notebooks.
 
 Kernels come from any ``jupyter_client`` ``AsyncMultiKernelManager`` (the server passes its own, so a
-configured gateway makes them remote); the pool makes its own when given none. Cells run through
-the plain execute / iopub loop, which works for local and gateway kernels alike.
+configured gateway makes them remote); the pool makes its own when given none (:func:`own_manager`).
+Cells run through the plain execute / iopub loop, which works for local and gateway kernels alike.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import nbformat
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, output_from_msg
+from traitlets.config import Config
 
 from .cells import EVALUATION_SOURCE, KERNEL_HELPERS, WARMUP_SOURCE, call
 from .errors import SimulationError
@@ -32,6 +33,25 @@ log = logging.getLogger(__name__)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _POLL_S = 0.5
+#: Longest Unix socket path every POSIX system accepts (macOS: 104 bytes with the terminator).
+_SOCKET_PATH_MAX = 103
+
+
+def own_manager(connection_dir: str | None = None) -> AsyncMultiKernelManager:
+    """The kernel manager a pool makes when it is given none.
+
+    On POSIX its kernels talk over Unix sockets in ``connection_dir`` (Jupyter's runtime
+    directory by default) rather than TCP ports: nothing else on the machine can connect to
+    them, two kernels starting at once cannot race for the same free port, and ipykernel does
+    not print its "running over TCP without encryption" warning into the user's terminal. When
+    the directory's socket paths would be too long for the system (or on Windows), TCP it is.
+    """
+    directory = connection_dir or jupyter_runtime_dir()
+    # The longest socket: <dir>/kernel-<uuid4>-ipc-<channel number>.
+    longest = len(os.path.join(directory, f"kernel-{'0' * 36}-ipc-99"))
+    transport = "ipc" if os.name == "posix" and longest <= _SOCKET_PATH_MAX else "tcp"
+    config = Config({"KernelManager": {"transport": transport}})
+    return AsyncMultiKernelManager(connection_dir=directory, config=config)
 
 
 def strip_ansi(text: str) -> str:
@@ -254,11 +274,7 @@ class KernelPool:
     ) -> None:
         self.owns_manager = kernel_manager is None
         # Not ``kernel_manager or ...``: a manager with no kernels yet has len() 0 and is falsy.
-        self.manager = (
-            kernel_manager
-            if kernel_manager is not None
-            else AsyncMultiKernelManager(connection_dir=jupyter_runtime_dir())
-        )
+        self.manager = kernel_manager if kernel_manager is not None else own_manager()
         self.size = max(1, size)
         self.kernel_name = kernel_name
         self.recycle_after = recycle_after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sela_jupyter.engine.runner import (
     SimulationPlan,
     StageCell,
     build_notebook,
+    own_manager,
 )
 
 SETUP = """\
@@ -146,3 +148,26 @@ async def test_a_retired_pool_shuts_a_cancelled_kernel_down_without_restarting_i
     assert pool._idle.empty()
     await pool.close()
     assert not await kernel.alive()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix sockets are POSIX only")
+async def test_a_pools_own_kernels_talk_over_unix_sockets(pool: KernelPool) -> None:
+    kernel = await pool.acquire()
+    info = pool.manager.get_kernel(kernel.kernel_id).get_connection_info()
+    pool.release(kernel, healthy=True)
+    assert info["transport"] == "ipc"
+    assert Path(f"{info['ip']}-{info['shell_port']}").exists()  # the socket, not a TCP port
+    result = await simulate(
+        pool, plan(StageCell("preprocess", STEPS, "path"), StageCell("model", MODEL, "default"))
+    )
+    assert result.error is None
+    assert result.dev_score == pytest.approx(1.0)
+
+
+def test_socket_paths_too_long_for_the_system_fall_back_to_tcp(tmp_path: Path) -> None:
+    def transport(directory: Path) -> str:
+        manager = own_manager(str(directory))
+        return manager.kernel_manager_factory(parent=manager).transport
+
+    assert transport(tmp_path / ("d" * 120)) == "tcp"
+    assert transport(Path("/tmp")) == ("ipc" if os.name == "posix" else "tcp")
