@@ -148,7 +148,8 @@ class DataProfile:
 
     @property
     def warnings(self) -> list[str]:
-        """One line per column a person should look at (a suspected leak), naming the column."""
+        """One line per column a person should look at (a suspected leak, a row id the search
+        uses as a feature), naming the column."""
         return [f"{c.name}: {c.warning}" for c in self.columns if c.warning]
 
     @property
@@ -192,7 +193,7 @@ class DataProfile:
             lines.append("missing values in: " + ", ".join(self.missing_columns[:10]))
         if kinds[ID_LIKE]:
             lines.append("id-like (ignored by default): " + ", ".join(kinds[ID_LIKE]))
-        lines += [f"{c.name}: {c.note}" for c in self.columns if c.note]
+        lines += [f"{c.name}: {c.note}" for c in self.columns if c.note and not c.warning]
         lines += [f"warning, {line}" for line in self.warnings]
         if self.dropped_target_rows:
             lines.append(f"{self.dropped_target_rows} rows without a target value are left out")
@@ -313,8 +314,9 @@ def profile_frame(
     """Describe ``frame``'s columns and target for the insight proposers (and people).
 
     With ``train`` (the training rows), a numeric column that looks like a row id but tracks the
-    target there (rows sorted by something meaningful) is kept as a numeric feature, and a column
-    that predicts the target almost alone there gets a warning that it may be a leak.
+    target there (rows sorted by something meaningful) is kept as a numeric feature, with a
+    warning, since its value carries over only to rows numbered the same way; a column that
+    predicts the target almost alone there gets a warning that it may be a leak.
     """
     features = frame.drop(columns=[task.target])
     n = len(frame)
@@ -328,6 +330,11 @@ def profile_frame(
                     column.note = (
                         f"looks like a row id, but tracks {task.target!r} on the training rows "
                         f"(Spearman {rho:+.2f}): kept as a feature"
+                    )
+                    column.warning = (
+                        f"a row id that tracks {task.target!r} (Spearman {rho:+.2f} on the "
+                        "training rows); the search uses it, which holds only for new rows "
+                        "numbered the same way"
                     )
         _note_leaks(columns, train, task)
     y = frame[task.target]

@@ -150,6 +150,11 @@ def test_row_id_that_tracks_the_target_is_kept(housing: pd.DataFrame) -> None:
     rownames = next(c for c in profile.columns if c.name == "rownames")
     assert rownames.kind == "numeric"
     assert "Spearman" in rownames.note
+    # The search uses it, so the person hears why that may not carry over to new rows.
+    (warning,) = profile.warnings
+    assert warning.startswith("rownames: a row id that tracks 'price'")
+    assert "numbered the same way" in warning
+    assert "warning, rownames" in profile.summary()
 
 
 def test_row_id_without_signal_stays_ignored() -> None:
@@ -158,7 +163,9 @@ def test_row_id_without_signal_stays_ignored() -> None:
     frame["y"] = frame["x"] * 2 + rng.normal(size=200)
     task = make_task(frame, "y")
     train, _, _ = split_frame(frame, task)
-    assert profile_frame(frame, task, train=train).names(ID_LIKE) == ["id"]
+    profile = profile_frame(frame, task, train=train)
+    assert profile.names(ID_LIKE) == ["id"]
+    assert profile.warnings == []
 
 
 def test_ordinals_are_not_dates() -> None:
