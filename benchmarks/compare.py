@@ -262,7 +262,7 @@ def carry_over(report: dict[str, Any], earlier: dict[str, dict[str, Any]]) -> li
     """
     carried: set[str] = set()
     for name, old in sorted(earlier.items()):
-        if old["seed"] != report["seed"] or old["budget"] != report["budget"]:
+        if not _same_seed_and_budget(old, report["seed"], report["budget"]):
             continue
         prior = {r["dataset"]: r for r in old["results"]}
         for result in report["results"]:
@@ -292,6 +292,11 @@ def carry_over(report: dict[str, Any], earlier: dict[str, dict[str, Any]]) -> li
     report["carried_over"] = sorted(carried)
     report["summary"] = summarise(report["results"], tools, report["reference"])
     return sorted(carried)
+
+
+def _same_seed_and_budget(report: dict[str, Any], seed: int, budget: float) -> bool:
+    """Whether ``report`` ran ``seed`` (hence the same splits) at ``budget`` seconds."""
+    return report["seed"] == seed and report["budget"] == budget
 
 
 def _reference(tools: list[str]) -> str | None:
@@ -442,10 +447,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bare = [
         seed
         for seed in seeds
-        if earlier
-        and not any(r["seed"] == seed and r["budget"] == args.budget for r in earlier.values())
+        if not any(_same_seed_and_budget(r, seed, args.budget) for r in earlier.values())
     ]
-    if bare:
+    if earlier and bare:
         parser.error(f"--carry-over has no report of seed(s) {bare} at budget {args.budget:g}")
     reports = []
     for seed in seeds:
