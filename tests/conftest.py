@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +30,17 @@ def small_regression() -> pd.DataFrame:
     frame = pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "y": y})
     frame.loc[::17, "x2"] = np.nan
     return frame
+
+
+@pytest.fixture
+def broken_kernel_spec(tmp_path: Path) -> Path:
+    """A Jupyter data directory (for ``JUPYTER_PATH``) whose ``python3`` kernel spec names a
+    program that does not exist: no kernel can start."""
+    root = tmp_path / "broken-jupyter"
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = ["/nonexistent/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "Python 3", "language": "python"})
+    )
+    return root

@@ -10,24 +10,29 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import os
 import queue
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, output_from_msg
 from traitlets.config import Config
 
 from .cells import EVALUATION_SOURCE, KERNEL_HELPERS, WARMUP_SOURCE, call
-from .errors import SimulationError
+from .errors import SelaError, SimulationError, describe
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +42,39 @@ _POLL_S = 0.5
 _SOCKET_PATH_MAX = 103
 
 
-def own_manager(connection_dir: str | None = None) -> AsyncMultiKernelManager:
-    """The kernel manager a pool makes when it is given none.
+def connection_dir(preferred: str | None = None) -> tuple[str, bool]:
+    """A private directory for the connection files and sockets of a pool's own kernels, and
+    whether it is a scratch directory the pool must remove when it closes.
 
-    On POSIX its kernels talk over Unix sockets in ``connection_dir`` (Jupyter's runtime
-    directory by default) rather than TCP ports: nothing else on the machine can connect to
-    them, two kernels starting at once cannot race for the same free port, and ipykernel does
-    not print its "running over TCP without encryption" warning into the user's terminal. When
-    the directory's socket paths would be too long for the system (or on Windows), TCP it is.
+    ``preferred`` (Jupyter's runtime directory by default) is created when missing, owner-only
+    (0700), as ``jupyter server`` creates it: nothing may assume a server ran on this machine
+    before (a new container, VM or CI job has no such directory). When it cannot be created or
+    written (a read-only home, say), a fresh owner-only temporary directory serves instead.
     """
-    directory = connection_dir or jupyter_runtime_dir()
+    directory = preferred or jupyter_runtime_dir()
+    try:
+        Path(directory).mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PermissionError(f"{directory} is not writable")
+    except OSError as exc:
+        scratch = tempfile.mkdtemp(prefix="sela-kernels-")  # mkdtemp makes it 0700
+        log.warning(
+            "cannot keep kernel connection files in %s (%s); using %s", directory, exc, scratch
+        )
+        return scratch, True
+    return directory, False
+
+
+def own_manager(directory: str) -> AsyncMultiKernelManager:
+    """The kernel manager a pool makes when it is given none, its connection files in
+    ``directory`` (see :func:`connection_dir`).
+
+    On POSIX its kernels talk over Unix sockets in that directory rather than TCP ports:
+    nothing else on the machine can connect to them, two kernels starting at once cannot race
+    for the same free port, and ipykernel does not print its "running over TCP without
+    encryption" warning into the user's terminal. When the directory's socket paths would be
+    too long for the system (or on Windows), TCP it is.
+    """
     # The longest socket: <dir>/kernel-<uuid4>-ipc-<channel number>.
     longest = len(os.path.join(directory, f"kernel-{'0' * 36}-ipc-99"))
     transport = "ipc" if os.name == "posix" and longest <= _SOCKET_PATH_MAX else "tcp"
@@ -65,6 +93,10 @@ class CellTimeout(SimulationError):
 
 class KernelDied(SimulationError):
     """The kernel process ended while a cell was running."""
+
+
+class KernelStartError(SelaError):
+    """No working kernel could be started for the pool; the message says which and why."""
 
 
 @dataclass
@@ -161,7 +193,7 @@ class ChildKernel:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise CellTimeout(f"cell timed out after {timeout:.0f} s", kind="timeout")
+                raise CellTimeout(f"cell timed out after {_seconds(timeout)}", kind="timeout")
             try:
                 msg = await self.client.get_iopub_msg(timeout=min(_POLL_S, remaining))
             except (queue.Empty, asyncio.TimeoutError):
@@ -273,15 +305,22 @@ class KernelPool:
         cwd: str | None = None,
     ) -> None:
         self.owns_manager = kernel_manager is None
+        self._scratch_dir: str | None = None
         # Not ``kernel_manager or ...``: a manager with no kernels yet has len() 0 and is falsy.
-        self.manager = kernel_manager if kernel_manager is not None else own_manager()
+        if kernel_manager is None:
+            directory, scratch = connection_dir()
+            self._scratch_dir = directory if scratch else None
+            kernel_manager = own_manager(directory)
+        self.manager = kernel_manager
         self.size = max(1, size)
         self.kernel_name = kernel_name
         self.recycle_after = recycle_after
         self.cwd = cwd
         cores = os.cpu_count() or 1
         self.threads = threads_per_kernel or max(1, cores // self.size)
-        self._idle: asyncio.Queue[ChildKernel] = asyncio.Queue()
+        #: ``None`` in the queue: the pool has no kernel left and could not start another.
+        self._idle: asyncio.Queue[ChildKernel | None] = asyncio.Queue()
+        self._lost: KernelStartError | None = None
         self._kernels: list[ChildKernel] = []
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -298,32 +337,56 @@ class KernelPool:
         }
 
     async def start(self) -> None:
-        """Start and warm ``size`` kernels concurrently."""
-        kernels = await asyncio.gather(*(self._start_one() for _ in range(self.size)))
-        for kernel in kernels:
+        """Start and warm ``size`` kernels concurrently; :class:`KernelStartError` if one cannot
+        be started (every kernel that did start stays with the pool, for :meth:`close`)."""
+        started = await asyncio.gather(
+            *(self._start_one() for _ in range(self.size)), return_exceptions=True
+        )
+        for kernel in started:
+            if isinstance(kernel, BaseException):
+                raise kernel
             self._idle.put_nowait(kernel)
 
     async def _start_one(self, attempts: int = START_ATTEMPTS) -> ChildKernel:
         """Start, connect and warm one kernel. A kernel that dies on start (two kernels raced for
-        the same free port: seen under load) is shut down and another started in its place."""
+        the same free port: seen under load) is shut down and another started in its place; after
+        ``attempts`` failures, :class:`KernelStartError` names the kernel spec and the cause."""
         kwargs: dict[str, Any] = {"kernel_name": self.kernel_name, "env": self._env()}
         if self.cwd:
             kwargs["cwd"] = self.cwd
         for attempt in range(1, attempts + 1):
-            kernel_id = await _maybe_await(self.manager.start_kernel(**kwargs))
-            kernel = ChildKernel(self.manager, kernel_id)
-            self._kernels.append(kernel)
+            kernel: ChildKernel | None = None
             try:
+                kernel_id = await _maybe_await(self.manager.start_kernel(**kwargs))
+                kernel = ChildKernel(self.manager, kernel_id)
+                self._kernels.append(kernel)
                 await kernel.connect()
                 return kernel
             except Exception as exc:
+                if kernel is not None:
+                    await kernel.shutdown()
+                    with contextlib.suppress(ValueError):
+                        self._kernels.remove(kernel)
                 if attempt == attempts:
-                    raise
-                log.warning("kernel %s failed to start (%s); starting another", kernel_id, exc)
-                await kernel.shutdown()
-                with contextlib.suppress(ValueError):
-                    self._kernels.remove(kernel)
+                    raise KernelStartError(self._start_failure(exc, attempts)) from exc
+                log.info("a kernel failed to start (%s); starting another", describe(exc))
         raise AssertionError("unreachable")
+
+    def _start_failure(self, exc: BaseException, attempts: int) -> str:
+        """What to tell the user when no kernel of the pool's spec would start."""
+        command = ""
+        specs = getattr(self.manager, "kernel_spec_manager", None) or KernelSpecManager()
+        with contextlib.suppress(Exception):
+            spec = specs.get_kernel_spec(self.kernel_name)
+            if inspect.iscoroutine(spec):  # a gateway's specs live on the gateway
+                spec.close()
+            else:
+                command = f" (`{' '.join(spec.argv)}`)"
+        return (
+            f"could not start a {self.kernel_name!r} kernel{command} in {attempts} tries:"
+            f" {describe(exc)}. Check that the kernel spec works (`jupyter kernelspec list`;"
+            " `python -m pip install ipykernel` in the environment it names)"
+        )
 
     @property
     def kernel_ids(self) -> list[str]:
@@ -331,8 +394,14 @@ class KernelPool:
         return [k.kernel_id for k in self._kernels]
 
     async def acquire(self) -> ChildKernel:
-        """Wait for an idle, warm kernel."""
-        return await self._idle.get()
+        """Wait for an idle, warm kernel; :class:`KernelStartError` once the pool has lost every
+        kernel and could not start a new one (rather than waiting forever)."""
+        kernel = await self._idle.get()
+        if kernel is None:
+            self._idle.put_nowait(None)  # and for every other waiter
+            assert self._lost is not None
+            raise self._lost
+        return kernel
 
     def release(self, kernel: ChildKernel, *, healthy: bool) -> None:
         """Give ``kernel`` back: reset (healthy) or restarted (timed out / died) in the background."""
@@ -357,8 +426,15 @@ class KernelPool:
             await kernel.shutdown()
             with contextlib.suppress(ValueError):
                 self._kernels.remove(kernel)
-            if not self._closed:
+            if self._closed:
+                return
+            try:
                 self._idle.put_nowait(await self._start_one())
+            except KernelStartError as lost:  # the pool goes on with the kernels it has left
+                log.warning("the pool is a kernel short: %s", lost)
+                if not self._kernels:
+                    self._lost = lost
+                    self._idle.put_nowait(None)
 
     def retire(self) -> None:
         """Recycle no kernel given back from now on: the pool is about to close, so a kernel whose
@@ -380,6 +456,8 @@ class KernelPool:
         if self.owns_manager:
             with contextlib.suppress(Exception):
                 await _maybe_await(self.manager.shutdown_all(now=True))
+        if self._scratch_dir:
+            shutil.rmtree(self._scratch_dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,7 +564,7 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
         left = deadline - time.monotonic()
         if left <= 0:
             raise CellTimeout(
-                f"simulation timed out after {plan.simulation_timeout:.0f} s", kind="timeout"
+                f"simulation timed out after {_seconds(plan.simulation_timeout)}", kind="timeout"
             )
         return min(plan.cell_timeout, left)
 
@@ -670,6 +748,11 @@ def _append_output(outputs: list[Any], output: Any) -> None:
         outputs[-1]["text"] += output["text"]
         return
     outputs.append(output)
+
+
+def _seconds(value: float) -> str:
+    """``120 s``, or ``0.05 s`` for a limit under a second (not ``0 s``)."""
+    return f"{value:.0f} s" if value >= 1 else f"{value:.2g} s"
 
 
 async def _maybe_await(value: Any) -> Any:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,9 +13,11 @@ from kernel_helpers import simulate
 
 from sela_jupyter.engine.runner import (
     KernelPool,
+    KernelStartError,
     SimulationPlan,
     StageCell,
     build_notebook,
+    connection_dir,
     own_manager,
 )
 
@@ -171,3 +176,80 @@ def test_socket_paths_too_long_for_the_system_fall_back_to_tcp(tmp_path: Path) -
 
     assert transport(tmp_path / ("d" * 120)) == "tcp"
     assert transport(Path("/tmp")) == ("ipc" if os.name == "posix" else "tcp")
+
+
+def test_a_missing_runtime_directory_is_created_owner_only(tmp_path: Path) -> None:
+    wanted = tmp_path / "home" / ".local" / "share" / "jupyter" / "runtime"
+    directory, scratch = connection_dir(str(wanted))
+    assert (directory, scratch) == (str(wanted), False)
+    assert wanted.is_dir() and wanted.stat().st_mode & 0o077 == 0
+
+
+async def test_an_unusable_runtime_directory_gives_way_to_a_private_scratch_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(blocker / "runtime"))
+    pool = KernelPool(size=1)
+    scratch = Path(pool.manager.connection_dir)
+    assert scratch != blocker / "runtime" and scratch.stat().st_mode & 0o077 == 0
+    await pool.start()
+    try:
+        result = await simulate(
+            pool, plan(StageCell("preprocess", STEPS, "path"), StageCell("model", MODEL, "default"))
+        )
+        assert result.dev_score == pytest.approx(1.0)
+    finally:
+        await pool.close()
+    assert not scratch.exists()  # the pool's own scratch directory goes with it
+
+
+async def test_a_kernel_that_cannot_start_names_its_spec_and_the_cause(
+    broken_kernel_spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_PATH", str(broken_kernel_spec))
+    pool = KernelPool(size=2)
+    try:
+        with pytest.raises(KernelStartError) as raised:
+            await pool.start()
+    finally:
+        await pool.close()
+    message = str(raised.value)
+    assert message.startswith("could not start a 'python3' kernel (`/nonexistent/python3 -m")
+    assert "in 3 tries: FileNotFoundError" in message and "jupyter kernelspec list" in message
+    assert pool.kernel_ids == []
+
+
+def kernel_spec_that_starts_once(root: Path) -> Path:
+    """A Jupyter path whose ``python3`` kernel starts the first time only: every later start
+    (a restart, a replacement) exits at once, as when a kernel image goes missing mid-run."""
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    launcher = spec / "launch.sh"
+    launcher.write_text(
+        "#!/bin/sh\n"
+        f'[ -e "{root}/started" ] && exit 3\n'
+        f'touch "{root}/started"\n'
+        f'exec "{sys.executable}" -m ipykernel_launcher -f "$1"\n'
+    )
+    launcher.chmod(0o755)
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": [str(launcher), "{connection_file}"], "display_name": "once"})
+    )
+    return root
+
+
+async def test_a_pool_that_loses_its_last_kernel_for_good_says_so_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_PATH", str(kernel_spec_that_starts_once(tmp_path / "jupyter")))
+    pool = KernelPool(size=1)
+    await pool.start()
+    try:
+        died = await simulate(pool, plan(StageCell("model", "import os\nos._exit(1)", "path")))
+        assert died.error_kind == "kernel_died"
+        with pytest.raises(KernelStartError, match="could not start a 'python3' kernel"):
+            await asyncio.wait_for(pool.acquire(), timeout=120)
+    finally:
+        await pool.close()
