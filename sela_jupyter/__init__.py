@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
+# A library prints nothing through logging unless its application asks (``sela`` shows warnings
+# as one line each, the server extension forwards to the server's log, every run keeps a
+# ``run.log``); without this, Python's last-resort handler would print tracebacks to stderr.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
 try:
     from ._version import __version__
 except ImportError:  # a source checkout that was never built
@@ -30,11 +37,20 @@ def __getattr__(name: str):  # lazy: importing the package stays cheap for the s
         from .engine import api
 
         return getattr(api, name)
-    if name == "SelaDataWarning":
-        from .engine.errors import SelaDataWarning
+    if name in ("SelaError", "SelaRunError", "SelaDataWarning"):
+        from .engine import errors
 
-        return SelaDataWarning
+        return getattr(errors, name)
     raise AttributeError(f"module 'sela_jupyter' has no attribute {name!r}")
 
 
-__all__ = ["Run", "SelaDataWarning", "__version__", "open_run", "resume", "run"]
+__all__ = [
+    "Run",
+    "SelaDataWarning",
+    "SelaError",
+    "SelaRunError",
+    "__version__",
+    "open_run",
+    "resume",
+    "run",
+]

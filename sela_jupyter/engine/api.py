@@ -22,12 +22,14 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from .ensemble import WeightedEnsemble, is_own_pipeline, positive_code
-from .errors import SelaDataWarning, SelaInputError
+from .errors import SelaDataWarning, SelaInputError, SelaRunError
 from .export import cells_to_script, ensemble_cells, notebook_text, pipeline_cells
 from .llm import llm_options
 from .mcts import Node
+from .runlog import RUN_LOG
 from .search import (
     DEFAULT_CV_FOLDS,
+    FAILED_RUN,
     Listener,
     Search,
     SearchOptions,
@@ -290,10 +292,38 @@ class Run:
 
     # -- continuing ------------------------------------------------------------------------------
     def resume(self, *, listeners: list[Listener] | None = None, kernel_manager: Any = None) -> Run:
-        """Finish a stopped or crashed run without redoing finished simulations."""
+        """Finish a stopped or crashed run without redoing finished simulations; raises
+        :class:`SelaRunError` when the run still has no successful simulation."""
         search = Search(self.store, self.id, listeners=listeners, kernel_manager=kernel_manager)
         run_sync(search.run())
-        return self.reload()
+        return self.reload().check()
+
+    @property
+    def failure(self) -> str | None:
+        """Why the run ended ``failed`` (one line, with where its ``run.log`` is), or ``None``."""
+        record = self.record
+        if record.get("status") != FAILED_RUN:
+            return None
+        log = self.path / RUN_LOG
+        return f"run {self.id} failed: {record.get('error') or 'no simulation succeeded'}" + (
+            f" (details in {log})" if log.is_file() else ""
+        )
+
+    def check(self) -> Run:
+        """This run, or :class:`SelaRunError` with the cause when it ended ``failed`` without a
+        single successful simulation. A run that failed part-way (its kernels were lost, say)
+        keeps its finished nodes: it is returned, with a warning that says why it stopped."""
+        failure = self.failure
+        if failure is not None and self.best is None:
+            raise SelaRunError(failure, run_id=self.id, run_dir=str(self.path))
+        if failure is not None:
+            warnings.warn(
+                f"{failure}; its {self.record['simulations']} finished simulations are kept"
+                " and resume continues it",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return self
 
 
 def run(
@@ -325,7 +355,8 @@ def run(
 
     ``rollouts`` simulations (default 10, or as many as fit in ``time_budget`` when one is
     given; with both, whichever ends first). ``df`` is never modified. Returns the :class:`Run`
-    with the leaderboard and best pipeline. A column that predicts the target almost alone (a
+    with the leaderboard and best pipeline (failed simulations among its rows); raises
+    :class:`SelaRunError` naming the cause when no simulation succeeded at all. A column that predicts the target almost alone (a
     suspected leak) raises a :class:`SelaDataWarning` before the search starts.
     ``llm`` names a model on an OpenAI-compatible endpoint (``None``: ``SELA_MODEL`` if a key is
     set; ``"off"``: the built-in catalog); ``insights`` is ``llm``, ``builtin`` or ``both``;
@@ -368,7 +399,7 @@ def run(
     for line in search.state.record.get("warnings") or []:
         warnings.warn(f"{line} (run {run_id})", SelaDataWarning, stacklevel=2)
     run_sync(search.run())
-    return Run(store, run_id)
+    return Run(store, run_id).check()
 
 
 def open_run(run_ref: str | None = None, runs_dir: str | Path | None = None) -> Run:

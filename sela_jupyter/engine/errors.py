@@ -19,6 +19,18 @@ class RunNotFoundError(SelaError, LookupError):
     """No run with the given id exists in the runs directory."""
 
 
+class SelaRunError(SelaError):
+    """A run ended without a single successful simulation: its kernels could not start, every
+    simulation failed, or the time budget ran out before the first one finished. The message
+    names the cause and what to do; ``run_id`` and ``run_dir`` (where known: a run on a server
+    may live on another machine) say where the run and its ``run.log`` are."""
+
+    def __init__(self, message: str, *, run_id: str, run_dir: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.run_dir = run_dir
+
+
 class SimulationError(SelaError):
     """A simulation failed: a stage raised, timed out, or its kernel died."""
 
@@ -26,3 +38,9 @@ class SimulationError(SelaError):
         super().__init__(message)
         self.kind = kind
         self.traceback = traceback
+
+
+def describe(exc: BaseException) -> str:
+    """``Name: message`` of an unexpected exception, on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

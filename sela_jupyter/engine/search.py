@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,10 +29,11 @@ from .catalog import entry_for
 from .cells import score_saved_predictions, setup_source
 from .coder import DEFAULT_MODEL, StageCodeCache, TemplateCoder
 from .ensemble import CV_FILE, PREDICTIONS_FILE, final_blend
-from .errors import SelaInputError
+from .errors import SelaError, SelaInputError, describe
 from .insights import STAGES, BuiltinProposer, Insight, InsightPool
 from .llm import DEFAULT_KEY_ENV, LLMBudgetExhausted, LLMClient, LLMConfig, LLMError, TokenUsage
-from .mcts import DONE, Node, Tree
+from .mcts import DONE, FAILED, Node, Tree
+from .runlog import RUN_LOG, run_log, trace
 from .runner import (
     CrossValidation,
     KernelPool,
@@ -384,7 +386,17 @@ class Search:
 
     # -- the loop -------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
-        """Search until the rollouts or the time budget are spent (or ``stop()``); the run record."""
+        """Search until the rollouts or the time budget are spent (or ``stop()``); the run record.
+
+        A session that ends with no successful simulation in the whole run (no kernel would
+        start, every simulation failed, or the budget ran out before the first finished) marks
+        the run ``failed`` with one line in ``error`` naming the cause and what to do; a stopped
+        run stays ``stopped``. Warnings and the failure's traceback go to the run's ``run.log``.
+        """
+        with run_log(self.run_dir / RUN_LOG, self.run_id):
+            return await self._run_session()
+
+    async def _run_session(self) -> dict[str, Any]:
         s = self.state
         opts = s.options
         s.record.pop("status_requested", None)
@@ -399,6 +411,7 @@ class Search:
         self._save()
         self._emit("run_started", run=self.summary())
         self.kernels = KernelPool(self.kernel_manager, size=opts.parallel, cwd=str(self.run_dir))
+        failure: Exception | None = None
         try:
             await self._start_llm()
             await self.kernels.start()
@@ -407,8 +420,8 @@ class Search:
         except asyncio.CancelledError:
             status = STOPPED
         except Exception as exc:
-            log.exception("run %s failed", self.run_id)
-            s.record["error"] = f"{type(exc).__name__}: {exc}"
+            failure = exc
+            s.record["error"] = str(exc) if isinstance(exc, SelaError) else describe(exc)
             status = FAILED_RUN
         finally:
             # Abandon what still runs (those nodes stay queued; a spent budget ends here too), and
@@ -422,6 +435,11 @@ class Search:
             await self.kernels.close()
             if self.llm is not None:
                 await self.llm.close()
+        if status == FINISHED and s.tree.best(s.task.better) is None:
+            s.record["error"] = self._no_result_reason()
+            status = FAILED_RUN
+        if status == FAILED_RUN:  # the surfaces show the one line; the run log keeps the rest
+            trace.error("run %s failed: %s", self.run_id, s.record["error"], exc_info=failure)
         self._finalize()
         s.record["status"] = status
         s.record.pop("status_requested", None)
@@ -430,6 +448,29 @@ class Search:
         self._save()
         self._emit("run_finished", run=self.summary())
         return s.record
+
+    def _no_result_reason(self) -> str:
+        """Why a run that searched to its end has no successful node, and what to do about it."""
+        failed = [n for n in self.tree if n.status == FAILED]
+        budget = self.state.options.time_budget
+        if not failed:
+            if budget is not None:
+                return (
+                    f"the time budget ({budget:g} s) ran out before the first simulation"
+                    " finished; give a longer time budget"
+                )
+            return "no simulation ran: every node of the tree is pruned or exhausted"
+        error, count = Counter(n.error or "unknown error" for n in failed).most_common(1)[0]
+        if count == len(failed):
+            what = f"all {count} simulations failed with: {error}"
+        else:
+            what = (
+                f"all {len(failed)} simulations failed; the most common error"
+                f" ({count} of them): {error}"
+            )
+        return (
+            f"{what}; each node's notebook in {self.run_dir / 'nodes'} shows the cell that failed"
+        )
 
     def _finalize(self) -> None:
         """Choose the run's final candidate on dev: a blend of the best nodes, or the best node."""

@@ -1,8 +1,8 @@
 """The run directory on disk: ``.sela/runs/<run-id>/`` with atomic writes, listing and reopening.
 
 Layout (DESIGN.md): ``run.json`` (options, status, timings, tokens), ``tree.json`` (nodes),
-``insights.json`` and ``code.json`` (the insight pool and stage code cache), ``data/`` (the frame the
-run was given and its split), ``nodes/<node-id>/`` (stage code, notebook, snapshot, log). Every
+``insights.json`` and ``code.json`` (the insight pool and stage code cache), ``run.log`` (warnings and
+failures' tracebacks), ``data/`` (the frame the run was given and its split), ``nodes/<node-id>/`` (stage code, notebook, snapshot, log). Every
 write goes to a temporary file first and is renamed into place, so a crash never leaves half a file.
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ from sklearn.pipeline import Pipeline
 import sela_jupyter
 from sela_jupyter.engine.api import parse_duration
 from sela_jupyter.engine.ensemble import WeightedEnsemble, is_own_pipeline
-from sela_jupyter.engine.errors import SelaInputError
+from sela_jupyter.engine.errors import SelaError, SelaInputError
 from sela_jupyter.engine.search import DEFAULT_ROLLOUTS
 
 
@@ -86,3 +87,33 @@ def test_a_suspected_leak_is_warned_about_before_the_search_and_kept_on_the_run(
         run = sela_jupyter.run(data, target="target", rollouts=1, max_depth=1, runs_dir=tmp_path)
     assert [line.split(":")[0] for line in run.warnings] == ["diagnosis_code"]
     assert sela_jupyter.open_run(run.id, runs_dir=tmp_path).warnings == run.warnings
+
+
+def test_a_run_whose_kernels_cannot_start_raises_and_resumes_once_they_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken_kernel_spec: Path
+) -> None:
+    data = load_breast_cancer(as_frame=True).frame.iloc[:, -4:]
+    monkeypatch.setenv("JUPYTER_PATH", str(broken_kernel_spec))
+    with pytest.raises(sela_jupyter.SelaRunError, match="could not start a 'python3' kernel"):
+        sela_jupyter.run(data, target="target", rollouts=2, max_depth=1, runs_dir=tmp_path)
+    with pytest.raises(sela_jupyter.SelaRunError) as raised:  # resume: the same, loudly
+        sela_jupyter.resume("last", runs_dir=tmp_path)
+    error = raised.value
+    assert isinstance(error, SelaError)
+    assert str(error).startswith(f"run {error.run_id} failed: could not start a 'python3' kernel")
+    record = json.loads((Path(error.run_dir) / "run.json").read_text())
+    assert record["status"] == "failed" and record["simulations"] == 0
+
+    monkeypatch.delenv("JUPYTER_PATH")  # the kernel spec is mended: the same run goes on
+    run = sela_jupyter.resume(error.run_id, runs_dir=tmp_path)
+    assert run.record["status"] == "finished" and run.record["error"] is None
+    assert len(run.leaderboard()) == 2
+
+
+def test_a_budget_too_short_for_a_single_simulation_raises(tmp_path: Path) -> None:
+    data = load_breast_cancer(as_frame=True).frame.iloc[:, -4:]
+    with pytest.raises(
+        sela_jupyter.SelaRunError,
+        match=r"time budget \(0.1 s\) ran out before the first simulation finished",
+    ):
+        sela_jupyter.run(data, target="target", time_budget=0.1, runs_dir=tmp_path)

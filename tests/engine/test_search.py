@@ -12,8 +12,10 @@ import nbformat
 import pandas as pd
 import pytest
 
+from sela_jupyter.engine.api import Run
 from sela_jupyter.engine.catalog import entry_for
 from sela_jupyter.engine.coder import TemplateCoder
+from sela_jupyter.engine.errors import SelaRunError
 from sela_jupyter.engine.insights import Insight, InsightPool
 from sela_jupyter.engine.runner import ChildKernel
 from sela_jupyter.engine.search import Search, SearchOptions, create_run
@@ -96,6 +98,35 @@ def test_failing_stages_fail_their_nodes_and_the_search_finishes(
     assert nodes["eda.ok1"]["status"] == nodes["eda.ok2"]["status"] == "done"
     detail = store.read_node(run_id, nodes["eda.raise"]["id"])
     assert "raise ValueError" in detail["traceback"]
+    run = Run(store, run_id)
+    assert run.check() is run  # some nodes succeeded: the run stands, its failures listed
+    assert (run.leaderboard()["status"] == "failed").sum() == 3
+
+
+class BrokenModelCoder(TemplateCoder):
+    """Writes a model stage that always raises: no simulation can succeed."""
+
+    def stage_code(self, stage, insight, path, profile, task):  # type: ignore[override]
+        if stage == "model":
+            return "raise RuntimeError('no model today')"
+        return super().stage_code(stage, insight, path, profile, task)
+
+
+def test_a_run_whose_every_simulation_fails_is_failed_with_the_common_error(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    store = RunStore(tmp_path)
+    run_id = new_run(store, small_regression, "y", rollouts=3, max_depth=2)
+    record = asyncio.run(Search(store, run_id, coder=BrokenModelCoder()).run())
+
+    assert record["status"] == "failed"
+    assert record["error"].startswith(
+        "all 3 simulations failed with: model cell failed: RuntimeError: no model today;"
+    )
+    assert str(store.run_dir(run_id) / "nodes") in record["error"]
+    assert "no model today" in (store.run_dir(run_id) / "run.log").read_text()
+    with pytest.raises(SelaRunError, match=f"run {run_id} failed: all 3 simulations failed"):
+        Run(store, run_id).check()
 
 
 def test_a_pipeline_already_evaluated_is_not_refitted(
