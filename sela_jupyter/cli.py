@@ -5,6 +5,10 @@ sela list
 sela show RUN
 sela resume RUN
 sela export RUN --format ipynb
+
+Exit status: 0 when the run finished (or was stopped), 1 when it failed (no simulation
+succeeded; one line says why, ``--debug`` or the run's ``run.log`` has the traceback), 2 for
+unusable input or options, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
 
-from .engine.errors import SelaError, SelaInputError
+from .engine.errors import SelaError, SelaInputError, SelaRunError
+from .engine.runlog import log_to_console
 
 
 def read_table(path: str) -> pd.DataFrame:
@@ -120,7 +126,7 @@ class ProgressPrinter:
             self.stream.write("\n")
 
 
-def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
+def _print_summary(run: Any, stream: TextIO = sys.stdout, *, error: bool = True) -> None:
     from .engine.ensemble import final_label, shows_final
 
     record = run.record
@@ -181,7 +187,7 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout) -> None:
         )
     for warning in record.get("warnings") or []:
         print(f"warning: {warning}", file=stream)
-    if record.get("error"):
+    if error and record.get("error"):
         print(f"error: {record['error']}", file=stream)
 
 
@@ -245,8 +251,12 @@ def _search(store: Any, run_id: str) -> int:
         print("interrupted: `sela resume` finishes the run", file=sys.stderr)
         return 130
     printer.close()
-    _print_summary(run.reload())
-    return 0 if run.record["status"] in ("finished", "stopped") else 1
+    run.reload()
+    if run.record["simulations"]:  # a run whose kernels never started has nothing to list
+        _print_summary(run, error=False)
+    if run.failure:  # one line from main(), exit status 1
+        raise SelaRunError(run.failure, run_id=run.id, run_dir=str(run.path))
+    return 0
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -314,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sela", description="SELA-style ML pipeline search: insights + MCTS + child kernels."
     )
     parser.add_argument("--runs-dir", default=None, help="where runs live (default: ./.sela/runs)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print every log record and the traceback of a failure (always in the run's run.log)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="search for a pipeline predicting a column of a data file")
@@ -399,11 +414,15 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sela`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    log_to_console(sys.stderr, debug=args.debug)
     try:
         return int(args.func(args))
     except SelaError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"sela: error: {exc}", file=sys.stderr)
-        return 2
+        # 1: the run itself failed; 2: the input or options were unusable (argparse's code).
+        return 1 if isinstance(exc, SelaRunError) else 2
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool, Enum, Float, Int, Unicode, default
 
-from .engine.errors import RunNotFoundError, SelaError, SelaInputError
+from .engine.errors import RunNotFoundError, SelaError, SelaInputError, SelaRunError
 
 #: Options of ``%sela DF target=...`` and what each one means.
 START_OPTIONS = {
@@ -704,6 +704,11 @@ class SelaMagics(Magics):
         view = self.views.get(run_id)
         if view is not None:
             view.refresh()
+        if record.get("status") == "failed":
+            raise SelaRunError(
+                f"run {run_id} failed: {record.get('error') or 'no simulation succeeded'}",
+                run_id=run_id,
+            )
         best = record.get("best") or {}
         metric = (record.get("task") or {}).get("metric", "score")
         print(

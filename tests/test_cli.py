@@ -14,12 +14,17 @@ import nbformat
 import pandas as pd
 import pytest
 from nbclient import NotebookClient
+from new_user import new_user_env
 
 SELA = [sys.executable, "-m", "sela_jupyter.cli"]
 
 
-def sela(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SELA, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def sela(
+    *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SELA, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def write(path: Path, frame: pd.DataFrame) -> str:
@@ -50,6 +55,49 @@ def test_bad_input_gets_one_clear_message(
     assert lines == [lines[-1]] and lines[0].startswith("sela: error: ")
     assert message in result.stderr
     assert not (tmp_path / ".sela").exists() or not any((tmp_path / ".sela" / "runs").iterdir())
+
+
+def test_a_first_run_on_a_brand_new_machine_finishes_with_notebooks(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    home = tmp_path / "home"  # no Jupyter server, kernel or sela ever ran for this user
+    data = write(tmp_path / "d.csv", small_regression)
+    result = sela(
+        "run", data, "--target", "y", "--rollouts", "3", cwd=tmp_path, env=new_user_env(home)
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / ".sela" / "runs").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "finished" and record["simulations"] == 3
+    assert len(list(run_dir.glob("nodes/*/notebook.ipynb"))) == 3
+    runtime = home / ".local" / "share" / "jupyter" / "runtime"  # made for the kernels, private
+    assert runtime.is_dir() and runtime.stat().st_mode & 0o077 == 0
+
+
+def test_a_kernel_that_cannot_start_fails_the_run_with_one_clear_line(
+    tmp_path: Path, small_regression: pd.DataFrame, broken_kernel_spec: Path
+) -> None:
+    env = new_user_env(tmp_path / "home", JUPYTER_PATH=str(broken_kernel_spec))
+    data = write(tmp_path / "d.csv", small_regression)
+    result = sela("run", data, "--target", "y", "--rollouts", "2", cwd=tmp_path, env=env)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("sela: ")]
+    assert error_lines == [result.stderr.strip().splitlines()[-1]]
+    assert error_lines[0].startswith("sela: error: run ")
+    assert "could not start a 'python3' kernel (`/nonexistent/python3" in error_lines[0]
+    assert "FileNotFoundError" in error_lines[0] and "jupyter kernelspec list" in error_lines[0]
+    (run_dir,) = (tmp_path / ".sela" / "runs").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "failed" and "could not start" in record["error"]
+    assert f"details in {run_dir / 'run.log'}" in error_lines[0]
+    assert "Traceback" in (run_dir / "run.log").read_text()
+    assert "failed" in sela("list", cwd=tmp_path, env=env).stdout
+
+    debug = sela("--debug", "resume", run_dir.name, cwd=tmp_path, env=env)
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "FileNotFoundError" in debug.stderr
 
 
 def test_binary_file_is_refused(tmp_path: Path) -> None:

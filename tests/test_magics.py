@@ -249,6 +249,10 @@ def test_magic_without_a_server_runs_the_engine_in_the_kernel(tmp_path: Path) ->
         assert len(runs) == 1
         assert json.loads(runs[0].read_text())["status"] == "finished"
         run("%sela insert")  # set_next_input: no error outside a frontend
+        run("%sela df target=price budget=0.1s name=doomed")  # too short for one simulation
+        failed = run("_ = %sela wait doomed")
+        assert failed.startswith("sela: run "), failed
+        assert "failed: the time budget (0.1 s) ran out before the first simulation" in failed
     finally:
         client.stop_channels()
         km.shutdown_kernel(now=True)

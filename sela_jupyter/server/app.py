@@ -7,12 +7,14 @@ listed with its help by ``jupyter server --help-all``.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default
 
+from ..engine.runlog import ENGINE_LOGGER, ForwardHandler
 from ..engine.store import DEFAULT_RUNS_DIR, RunStore
 from .handlers import handler_list
 from .manager import EVENT_SCHEMA_PATH, RunManager
@@ -132,7 +134,10 @@ class SelaApp(ExtensionApp):
         return path if path.is_absolute() else root / path
 
     def initialize_settings(self) -> None:
-        """Create the run manager and register the event schema on the server's event bus."""
+        """Create the run manager, register the event schema on the server's event bus, and show
+        the engine's warnings in the server's log."""
+        self._engine_log = ForwardHandler(self.log)
+        logging.getLogger(ENGINE_LOGGER).addHandler(self._engine_log)
         event_logger = getattr(self.serverapp, "event_logger", None)
         if event_logger is not None:
             event_logger.register_event_schema(EVENT_SCHEMA_PATH)
@@ -168,3 +173,6 @@ class SelaApp(ExtensionApp):
         manager = getattr(self, "run_manager", None)
         if manager is not None:
             await manager.shutdown()
+        handler = getattr(self, "_engine_log", None)
+        if handler is not None:
+            logging.getLogger(ENGINE_LOGGER).removeHandler(handler)

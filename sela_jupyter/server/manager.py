@@ -301,7 +301,9 @@ class RunManager:
     async def _drive(self, run_id: str, active: ActiveRun) -> None:
         active.keepalive = asyncio.ensure_future(self._keep_kernels_alive(active))
         try:
-            await active.search.run()
+            record = await active.search.run()
+            if record.get("status") == "failed":
+                self.log.warning("SELA run %s failed: %s", run_id, record.get("error"))
         except Exception:
             self.log.exception("SELA run %s failed", run_id)
         finally:

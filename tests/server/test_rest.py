@@ -157,6 +157,18 @@ async def test_steering_adds_prunes_and_pins_nodes(jp_fetch: Any, housing: pd.Da
     assert "no node" in json.loads(bad.value.response.body)["message"]
 
 
+async def test_a_run_whose_every_simulation_fails_is_listed_failed_with_why(
+    jp_fetch: Any, housing: pd.DataFrame
+) -> None:
+    run = await start_run(jp_fetch, housing, rollouts=2, max_depth=1, cell_timeout=0.001)
+    ended = await wait_for_run(jp_fetch, run["id"])
+    assert ended["status"] == "failed"
+    assert ended["error"].startswith("all 2 simulations failed with: cell timed out after 0.001 s")
+    listed = {r["id"]: r for r in (await fetch_json(jp_fetch, "runs"))["runs"]}
+    assert listed[run["id"]]["status"] == "failed"
+    assert listed[run["id"]]["error"] == ended["error"]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

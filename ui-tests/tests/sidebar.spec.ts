@@ -242,3 +242,25 @@ test('a column that leaks the target is flagged in the profile and the sidebar',
   await expect(warnings.nth(1)).toContainText('price_k: tracks');
   await expect(warnings.nth(1)).toContainText('A leak?');
 });
+
+test('a run that could not simulate anything is shown failed, with why', async ({
+  page,
+  tmpPath
+}) => {
+  test.setTimeout(120_000);
+  const panel = await openSidebar(page);
+  await startSearch(page, tmpPath, '%sela df target=price budget=0.1s name=doomed');
+  const run = panel.getByRole('option', { name: /^Run / }).filter({ hasText: 'doomed' });
+  await expect(run.locator('.jp-Sela-RunStatus')).toHaveText('failed', {
+    timeout: 60_000
+  });
+  await run.click();
+  await expect(panel.locator('.jp-Sela-ErrorText')).toContainText(
+    'the time budget (0.1 s) ran out before the first simulation finished'
+  );
+  // The magic's own live view in the notebook says the same.
+  await expect(page.locator('.jp-Cell').nth(2).locator('.jp-OutputArea')).toContainText(
+    'ran out before the first simulation finished',
+    { timeout: 30_000 }
+  );
+});
