@@ -356,8 +356,9 @@ def run(
     ``rollouts`` simulations (default 10, or as many as fit in ``time_budget`` when one is
     given; with both, whichever ends first). ``df`` is never modified. Returns the :class:`Run`
     with the leaderboard and best pipeline (failed simulations among its rows); raises
-    :class:`SelaRunError` naming the cause when no simulation succeeded at all. A column that predicts the target almost alone (a
-    suspected leak) raises a :class:`SelaDataWarning` before the search starts.
+    :class:`SelaRunError` naming the cause when no simulation succeeded at all. A column that
+    predicts the target almost alone (a suspected leak) raises a :class:`SelaDataWarning` before
+    the search starts.
     ``llm`` names a model on an OpenAI-compatible endpoint (``None``: ``SELA_MODEL`` if a key is
     set; ``"off"``: the built-in catalog); ``insights`` is ``llm``, ``builtin`` or ``both``;
     ``fallback="builtin"`` keeps a run going on the built-in catalog when the LLM fails;

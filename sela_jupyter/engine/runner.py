@@ -306,7 +306,6 @@ class KernelPool:
     ) -> None:
         self.owns_manager = kernel_manager is None
         self._scratch_dir: str | None = None
-        # Not ``kernel_manager or ...``: a manager with no kernels yet has len() 0 and is falsy.
         if kernel_manager is None:
             directory, scratch = connection_dir()
             self._scratch_dir = directory if scratch else None
