@@ -237,6 +237,29 @@ def _sela_restore(path):
     return True
 
 
+def _sela_limit_threads(n):
+    """Hold this kernel to ``n`` threads: its BLAS and OpenMP pools, and every ``n_jobs`` of
+    the estimators the stage code built (``steps`` and ``model``) that asks for more."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(limits=n)
+    ns = get_ipython().user_ns
+    built = [ns.get("model")] + [
+        step[1] for step in ns.get("steps") or [] if isinstance(step, tuple) and len(step) > 1
+    ]
+    for estimator in built:
+        try:
+            params = estimator.get_params(deep=True)
+        except Exception:
+            continue
+        for key, value in params.items():
+            jobs = key.rsplit("__", 1)[-1] == "n_jobs"
+            if jobs and isinstance(value, int) and (value < 0 or value > n):
+                try:
+                    estimator.set_params(**{key: n})
+                except Exception:
+                    pass
+
+
 def _sela_reset():
     """Forget the last simulation's variables; imported modules stay warm in sys.modules."""
     ns = get_ipython().user_ns

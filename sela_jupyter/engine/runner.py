@@ -509,6 +509,8 @@ class SimulationPlan:
     cross_validation: CrossValidation | None = None
     cell_timeout: float = 120.0
     simulation_timeout: float = 600.0
+    #: Threads the simulation may use (its share of the process's cores); ``None``: no limit.
+    threads: int | None = None
 
 
 @dataclass
@@ -613,6 +615,8 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
                 cell.source = source
 
     try:
+        if plan.threads:
+            await hidden(call("_sela_limit_threads", plan.threads), "threads")
         if plan.restore_from:
             t0 = time.perf_counter()
             out.restored = bool(
@@ -638,6 +642,8 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
                 out.reused_from, out.dev_score = match
                 timings["total"] = time.perf_counter() - started
                 return out
+        if plan.threads:  # the estimators exist now: hold their n_jobs to the share too
+            await hidden(call("_sela_limit_threads", plan.threads), "threads")
         await visible(None, "evaluation", EVALUATION_SOURCE, "evaluation")
         score = await kernel.evaluate("float(dev_score)", timeout=budget())
         out.dev_score = float(score) if score is not None else None

@@ -28,6 +28,7 @@ import pandas as pd
 from .catalog import entry_for
 from .cells import score_saved_predictions, setup_source
 from .coder import DEFAULT_MODEL, StageCodeCache, TemplateCoder
+from .cpu import CpuBudget
 from .ensemble import CV_FILE, PREDICTIONS_FILE, final_blend
 from .errors import SelaError, SelaInputError, describe
 from .insights import STAGES, BuiltinProposer, Insight, InsightPool
@@ -35,6 +36,7 @@ from .llm import DEFAULT_KEY_ENV, LLMBudgetExhausted, LLMClient, LLMConfig, LLME
 from .mcts import DONE, FAILED, Node, Tree
 from .runlog import RUN_LOG, run_log, trace
 from .runner import (
+    ChildKernel,
     CrossValidation,
     KernelPool,
     SimulationPlan,
@@ -261,8 +263,11 @@ class Search:
         kernel_manager: Any = None,
         listeners: list[Listener] | None = None,
         coder: TemplateCoder | None = None,
+        budget: CpuBudget | None = None,
     ) -> None:
         self.store = store
+        #: The cores this run shares with every other run of the process.
+        self.budget = budget or CpuBudget.shared()
         self.run_id = run_id
         self.run_dir = store.existing_run_dir(run_id)
         self.kernel_manager = kernel_manager
@@ -410,7 +415,13 @@ class Search:
         self._deadline = deadline
         self._save()
         self._emit("run_started", run=self.summary())
-        self.kernels = KernelPool(self.kernel_manager, size=opts.parallel, cwd=str(self.run_dir))
+        share = self.budget.join(opts.parallel)
+        self.kernels = KernelPool(
+            self.kernel_manager,
+            size=opts.parallel,
+            cwd=str(self.run_dir),
+            threads_per_kernel=self.budget.threads(),
+        )
         failure: Exception | None = None
         try:
             await self._start_llm()
@@ -433,6 +444,7 @@ class Search:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
                 self._tasks.clear()
             await self.kernels.close()
+            self.budget.leave(share)
             if self.llm is not None:
                 await self.llm.close()
         if status == FINISHED and s.tree.best(s.task.better) is None:
@@ -552,22 +564,26 @@ class Search:
             result = SimulationResult(error=f"no stage code: {_reason(exc)}", error_kind="coder")
             self._record(node, plan, result, started=t0, llm=self._llm_detail(jobs))
             return
-        kernel = await self.kernels.acquire()
+        kernel: ChildKernel | None = None
         healthy = False
         try:
-            if deadline is not None:
-                plan.simulation_timeout = max(
-                    1.0, min(plan.simulation_timeout, deadline - time.monotonic())
-                )
-            result = await run_simulation_guarded(kernel, plan)
+            kernel = await self.kernels.acquire()
+            async with self.budget.slot() as threads:
+                plan.threads = threads
+                if deadline is not None:
+                    plan.simulation_timeout = max(
+                        1.0, min(plan.simulation_timeout, deadline - time.monotonic())
+                    )
+                result = await run_simulation_guarded(kernel, plan)
             healthy = result.kernel_healthy
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled (stop, budget spent), or the pool lost its kernels
             self._settle_llm_cells(jobs, ran=False)
             s.tree.cancel(node)
             self._emit("node_updated", node=node.to_dict())
             raise
         finally:
-            self.kernels.release(kernel, healthy=healthy)
+            if kernel is not None:
+                self.kernels.release(kernel, healthy=healthy)
         self._settle_llm_cells(jobs, ran=True)
         self._record(node, plan, result, started=t0, llm=self._llm_detail(jobs))
 
