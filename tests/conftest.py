@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from server_process import JupyterServer, start_server
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -44,3 +46,11 @@ def broken_kernel_spec(tmp_path: Path) -> Path:
         json.dumps({"argv": argv, "display_name": "Python 3", "language": "python"})
     )
     return root
+
+
+@pytest.fixture
+def jupyter_server(tmp_path: Path) -> Iterator[JupyterServer]:
+    """A real ``jupyter server`` subprocess on 127.0.0.1 with a token; stopped afterwards."""
+    server = start_server(tmp_path, "--SelaApp.default_max_depth=2")
+    yield server
+    server.stop()

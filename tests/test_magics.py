@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,11 +12,11 @@ from typing import Any
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from server_process import JupyterServer, http
 
 from sela_jupyter.magics import SelaMagics, parse_line
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-BIN = Path(sys.executable).parent
 
 
 # -- option checks --------------------------------------------------------------------------------
@@ -61,21 +57,6 @@ def test_parse_line_splits_words_and_options() -> None:
 
 
 # -- a kernel driven over a server's websocket ----------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(method: str, url: str, token: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Authorization", f"token {token}")
-    with urllib.request.urlopen(request, timeout=60) as response:
-        payload = response.read()
-    return json.loads(payload) if payload else None
-
-
 def execute_ws(ws: Any, code: str, timeout: float = 120.0) -> str:
     """Run ``code`` over a kernel websocket; its text output (errors raise)."""
     msg_id = uuid.uuid4().hex
@@ -122,52 +103,12 @@ def execute_ws(ws: Any, code: str, timeout: float = 120.0) -> str:
     raise AssertionError(f"no reply to {code!r} within {timeout} s")
 
 
-@pytest.fixture
-def jupyter_server(tmp_path: Path) -> Any:
-    """A real ``jupyter server`` subprocess on 127.0.0.1 with a token; stopped afterwards."""
-    port, token = free_port(), uuid.uuid4().hex
-    root = tmp_path / "root"
-    root.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}
-    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "jupyter"),
-            "server",
-            "--allow-root",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            "--SelaApp.default_max_depth=2",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "server.log", "w"),  # noqa: SIM115
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            http("GET", url + "api/status", token)
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise AssertionError((tmp_path / "server.log").read_text()) from None
-            time.sleep(0.3)
-    yield {"url": url, "token": token, "root": root, "proc": proc}
-    proc.terminate()
-    proc.wait(30)
-
-
 def test_magic_in_a_server_kernel_runs_on_that_server(
-    jupyter_server: dict[str, Any], tmp_path: Path
+    jupyter_server: JupyterServer, tmp_path: Path
 ) -> None:
     import websocket
 
-    url, token, root = jupyter_server["url"], jupyter_server["token"], jupyter_server["root"]
+    url, token, root = jupyter_server.url, jupyter_server.token, jupyter_server.root
     session = http(
         "POST",
         url + "api/sessions",

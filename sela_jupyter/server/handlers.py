@@ -8,6 +8,7 @@ event bus (``/api/events/subscribe``) under the schema in ``events/run.yaml``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -42,15 +43,7 @@ class SelaHandler(APIHandler):
 
     def body(self) -> dict[str, Any]:
         """The request's JSON object body (``{}`` when empty)."""
-        if not self.request.body:
-            return {}
-        try:
-            data = json.loads(self.request.body)
-        except ValueError as exc:
-            raise web.HTTPError(400, f"the request body is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise web.HTTPError(400, "the request body must be a JSON object")
-        return data
+        return parse_body(self.request.body)
 
     def open_run(self, run_id: str) -> Run:
         """The stored run as the Python API's :class:`Run` (for exports)."""
@@ -74,6 +67,26 @@ class SelaHandler(APIHandler):
             self.log.warning("%s %s: %s", self.request.method, self.request.uri, value)
             return
         super().log_exception(typ, value, tb)
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object (``{}`` when empty), or a 400 that says what is wrong."""
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise web.HTTPError(400, "the request body is nested too deeply") from None
+    except ValueError as exc:
+        raise web.HTTPError(400, f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise web.HTTPError(400, "the request body must be a JSON object")
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    """``json.loads`` hook for ``NaN`` and ``Infinity``, which JSON does not have."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _as_http_error(exc: BaseException) -> web.HTTPError | None:
@@ -109,8 +122,22 @@ class InfoHandler(SelaHandler):
         )
 
 
+@web.stream_request_body
 class RunsHandler(SelaHandler):
-    """``GET /sela/api/runs`` lists runs; ``POST`` creates one from a DataFrame and starts it."""
+    """``GET /sela/api/runs`` lists runs; ``POST`` creates one from a DataFrame and starts it.
+
+    The body is streamed: an upload of tens of megabytes arrives chunk by chunk with other
+    requests served in between, and is parsed and decoded off the event loop."""
+
+    def prepare(self) -> Any:
+        """Collect the body's chunks from here on."""
+        self._chunks: list[bytes] = []
+        return super().prepare()
+
+    async def data_received(self, chunk: bytes) -> None:
+        """One more chunk of the body; the event loop serves others before the next."""
+        self._chunks.append(chunk)
+        await asyncio.sleep(0)
 
     @web.authenticated
     async def get(self) -> None:
@@ -119,8 +146,11 @@ class RunsHandler(SelaHandler):
 
     @web.authenticated
     async def post(self) -> None:
-        """Start a run; 201 with its summary and ``Location``."""
-        run_id = await self.manager.start(self.body())
+        """Start a run (or queue it); 201 with its summary and ``Location``."""
+        raw = b"".join(self._chunks)
+        self._chunks.clear()
+        body = await asyncio.get_running_loop().run_in_executor(None, parse_body, raw)
+        run_id = await self.manager.start(body)
         self.set_header("Location", url_path_join(self.base_url, "sela", "api", "runs", run_id))
         self.reply(self.manager.get_run(run_id), status=201)
 
