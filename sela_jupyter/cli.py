@@ -259,17 +259,23 @@ def _search(store: Any, run_id: str) -> int:
     return 0
 
 
-def _cmd_resume(args: argparse.Namespace) -> int:
+def _store(args: argparse.Namespace) -> Any:
+    """The runs directory, with runs that a killed process left searching marked interrupted."""
+    from .engine.search import interrupt_orphaned_runs
     from .engine.store import RunStore
 
     store = RunStore(args.runs_dir)
+    interrupt_orphaned_runs(store)
+    return store
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    store = _store(args)
     return _search(store, store.resolve(args.run))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .engine.store import RunStore
-
-    store = RunStore(args.runs_dir)
+    store = _store(args)
     runs = store.list_runs()
     if not runs:
         print(f"no runs in {store.root}")
@@ -295,9 +301,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .engine.api import open_run
+    from .engine.api import Run
 
-    run = open_run(args.run, args.runs_dir)
+    store = _store(args)
+    run = Run(store, store.resolve(args.run))
     print(run._search.state.profile.summary())
     _print_summary(run)
     return 0

@@ -65,7 +65,7 @@ START_OPTIONS = {
     "cv_folds": "folds of the out-of-fold judge of the final choice (0: choose on dev)",
 }
 _INT_OPTIONS = ("rollouts", "parallel", "max_depth", "seed", "cv_folds")
-_ACTIVE = ("created", "running")
+_ACTIVE = ("created", "queued", "running")
 
 
 class SelaUsageError(SelaInputError):
@@ -221,9 +221,11 @@ class LocalBackend:
     kind = "in-process"
 
     def __init__(self, runs_dir: str | None = None) -> None:
+        from .engine.search import interrupt_orphaned_runs
         from .engine.store import RunStore
 
         self.store = RunStore(runs_dir or None)
+        interrupt_orphaned_runs(self.store)  # what a killed kernel or `sela run` left running
         self.threads: dict[str, threading.Thread] = {}
         self.searches: dict[str, Any] = {}
         self.loops: dict[str, asyncio.AbstractEventLoop] = {}
@@ -696,7 +698,9 @@ class SelaMagics(Magics):
         started = time.monotonic()
         while True:
             record = self.backend.snapshot(run_id)
-            if record.get("status") not in _ACTIVE or not record.get("active", True):
+            status = record.get("status")
+            # A queued run is not active yet; a live view of any other status is.
+            if status not in _ACTIVE or (status != "queued" and not record.get("active", True)):
                 break
             if timeout is not None and time.monotonic() - started > timeout:
                 raise SelaError(f"run {run_id} still searching after {timeout:.0f} s")

@@ -36,7 +36,7 @@ from .engine.ensemble import final_label, shows_final
 
 log = logging.getLogger(__name__)
 
-ACTIVE_STATUSES = ("created", "running")
+ACTIVE_STATUSES = ("created", "queued", "running")
 
 
 class RunSource(Protocol):

@@ -58,7 +58,14 @@ export type NodeStatus = 'queued' | 'running' | 'done' | 'failed';
  * A run's status as stored in `run.json`.
  */
 export type RunStatus =
-  'created' | 'running' | 'finished' | 'stopped' | 'failed' | string;
+  | 'created'
+  | 'queued'
+  | 'running'
+  | 'finished'
+  | 'stopped'
+  | 'failed'
+  | 'interrupted'
+  | string;
 
 /**
  * One idea for one pipeline stage.
@@ -446,6 +453,7 @@ export interface ISelaEvent {
    */
   type:
     | 'run_started'
+    | 'run_queued'
     | 'run_finished'
     | 'node_added'
     | 'node_updated'

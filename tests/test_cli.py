@@ -141,6 +141,8 @@ def test_sigkill_then_resume_keeps_finished_nodes(
         finished[path.parent.name] = json.loads(path.read_text())
     assert len(finished) >= 3
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    listed = sela("list", cwd=tmp_path).stdout
+    assert run_dir.name in listed and "interrupted" in listed and "running" not in listed
 
     result = sela("resume", run_dir.name, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

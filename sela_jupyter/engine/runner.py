@@ -392,6 +392,18 @@ class KernelPool:
         """Ids of the kernels this pool owns."""
         return [k.kernel_id for k in self._kernels]
 
+    @property
+    def connection_files(self) -> list[str]:
+        """Connection files of this pool's local kernels (a gateway's kernels have none here),
+        so that whoever finds the run's process dead can remove them."""
+        files = []
+        for kernel in self._kernels:
+            with contextlib.suppress(Exception):
+                path = self.manager.get_kernel(kernel.kernel_id).connection_file
+                if path:
+                    files.append(str(path))
+        return files
+
     async def acquire(self) -> ChildKernel:
         """Wait for an idle, warm kernel; :class:`KernelStartError` once the pool has lost every
         kernel and could not start a new one (rather than waiting forever)."""

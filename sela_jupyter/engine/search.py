@@ -10,6 +10,7 @@ crash never loses a finished node. Listeners receive events (``run_started``, ``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -52,14 +53,19 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
 
-# Run statuses.
-CREATED, RUNNING, FINISHED, STOPPED, FAILED_RUN = (
+# Run statuses. ``queued``: waiting for a server's free slot; ``interrupted``: the process that
+# searched it died (resumable, like ``stopped``).
+CREATED, QUEUED_RUN, RUNNING, FINISHED, STOPPED, FAILED_RUN, INTERRUPTED = (
     "created",
+    "queued",
     "running",
     "finished",
     "stopped",
     "failed",
+    "interrupted",
 )
+#: Statuses of a run that some process is (or should be) working on.
+LIVE_STATUSES = (CREATED, QUEUED_RUN, RUNNING)
 
 
 #: Folds of the out-of-fold judge of the final choice. Three halve the cost of five (each
@@ -205,6 +211,7 @@ def create_run(
         "name": name or "",
         "created": time.time(),
         "status": CREATED,
+        "pid": os.getpid(),
         "source": source,
         "description": description,
         "options": asdict(options),
@@ -230,7 +237,6 @@ def create_run(
             if options.llm
             else None
         ),
-        "pid": None,
         "error": None,
     }
     store.write_run(run_id, record)
@@ -250,6 +256,51 @@ class _RunState:
     dev_labels: Any = None
     cv_labels: Any = None  # the original training rows' labels, then dev's
     node_started: dict[str, float] = field(default_factory=dict)
+
+
+def mark_interrupted(store: RunStore, run_id: str) -> None:
+    """Record that the process searching ``run_id`` died: the run is ``interrupted``
+    (resumable) and the nodes it was simulating go back to queued."""
+    tree = Tree.from_dict(store.read_tree(run_id))  # running nodes come back queued
+    store.write_tree(run_id, tree.to_dict())
+    record = store.read_run(run_id)
+    for name in record.get("kernel_files") or []:  # the dead kernels' connection files
+        path = Path(name)
+        if path.name.startswith("kernel-") and path.suffix == ".json":
+            path.unlink(missing_ok=True)
+    record.update(status=INTERRUPTED, simulations=tree.simulations, kernel_files=[])
+    record.pop("status_requested", None)
+    store.write_run(run_id, record)
+
+
+def interrupt_orphaned_runs(store: RunStore) -> list[str]:
+    """Mark ``interrupted`` every run that a process now gone left searching, queued or just
+    created (a server or ``sela run`` that was killed); their ids."""
+    orphaned = []
+    for record in store.list_runs():
+        if is_orphaned(record):
+            with contextlib.suppress(Exception):  # an unreadable run stays as it is
+                mark_interrupted(store, record["id"])
+                orphaned.append(record["id"])
+    return orphaned
+
+
+def is_orphaned(record: dict[str, Any]) -> bool:
+    """True when the run of ``record`` should be searching (or queued) but its process is gone."""
+    return record.get("status") in LIVE_STATUSES and not process_alive(record.get("pid"))
+
+
+def process_alive(pid: Any) -> bool:
+    """True when ``pid`` names a live process (this one included)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 class Search:
@@ -283,6 +334,8 @@ class Search:
         #: pipeline fingerprint -> the node that evaluated it (this session's simulations)
         self._fitted: dict[str, str] = {}
         self._deadline: float | None = None  # time.monotonic() when this session's budget ends
+        #: (elapsed before this session, its time.monotonic() start) while a session runs
+        self._clock: tuple[float, float] | None = None
 
     # -- loading and saving ---------------------------------------------------------------------
     def _load(self) -> _RunState:
@@ -322,6 +375,9 @@ class Search:
 
     def _save(self) -> None:
         s = self.state
+        if self._clock is not None:  # kept current, so a killed session's time still counts
+            before, started = self._clock
+            s.record["timings"]["elapsed"] = before + time.monotonic() - started
         best = s.tree.best(s.task.better)
         s.record["simulations"] = s.tree.simulations
         s.record["best"] = (
@@ -331,6 +387,8 @@ class Search:
         )
         if self.llm is not None:
             s.record["tokens"] = self.llm.usage.to_dict()
+        live = self._clock is not None and self.kernels is not None
+        s.record["kernel_files"] = self.kernels.connection_files if live else []
         self.store.write_tree(self.run_id, s.tree.to_dict())
         self.store.write_part(self.run_id, "code", s.code.to_dict())
         self.store.write_run(self.run_id, s.record)
@@ -409,6 +467,7 @@ class Search:
         s.record.update(status=RUNNING, pid=os.getpid(), error=None)
         elapsed_before = float(s.record["timings"].get("elapsed", 0.0))
         started = time.monotonic()
+        self._clock = (elapsed_before, started)
         deadline = (
             started + max(0.0, opts.time_budget - elapsed_before) if opts.time_budget else None
         )
@@ -455,9 +514,9 @@ class Search:
         self._finalize()
         s.record["status"] = status
         s.record.pop("status_requested", None)
-        s.record["timings"]["elapsed"] = elapsed_before + time.monotonic() - started
         s.record["timings"]["finished"] = time.time()
         self._save()
+        self._clock = None
         self._emit("run_finished", run=self.summary())
         return s.record
 

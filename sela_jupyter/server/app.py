@@ -62,8 +62,17 @@ class SelaApp(ExtensionApp):
         2,
         config=True,
         help=(
-            "Runs this server searches at the same time; starting or resuming one more answers "
-            "429 until one finishes or is stopped."
+            "Runs this server searches at the same time; more wait in a queue (status 'queued') "
+            "and start in order as runs end. Every run's kernels share the machine's cores, so "
+            "two runs at once each take about twice as long as one alone."
+        ),
+    )
+    max_queued_runs = Int(
+        8,
+        config=True,
+        help=(
+            "Runs that may wait for a free slot; starting or resuming one more answers 429 (and "
+            "leaves nothing on disk) until a run ends or is stopped. 0: no queue."
         ),
     )
     simulation_timeout = Float(
@@ -146,6 +155,7 @@ class SelaApp(ExtensionApp):
             kernel_manager=self.serverapp.kernel_manager,
             event_logger=event_logger,
             max_concurrent_runs=self.max_concurrent_runs,
+            max_queued_runs=self.max_queued_runs,
             defaults={
                 "rollouts": self.default_rollouts,
                 "time_budget": self.default_time_budget or None,

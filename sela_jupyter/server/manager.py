@@ -15,6 +15,7 @@ import contextlib
 import io
 import logging
 import secrets
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -29,10 +30,15 @@ from ..engine.llm import llm_options
 from ..engine.search import (
     DEFAULT_CV_FOLDS,
     DEFAULT_ROLLOUTS,
+    QUEUED_RUN,
+    STOPPED,
     Search,
     SearchOptions,
     create_run,
     default_rollouts,
+    interrupt_orphaned_runs,
+    is_orphaned,
+    mark_interrupted,
 )
 from ..engine.store import RunStore, validate_id
 
@@ -83,7 +89,7 @@ class RunBusyError(SelaInputError):
 
 
 class TooManyRunsError(SelaInputError):
-    """``max_concurrent_runs`` runs are already active."""
+    """``max_concurrent_runs`` runs are searching and ``max_queued_runs`` more wait already."""
 
 
 def summarize(record: dict[str, Any], *, active: bool) -> dict[str, Any]:
@@ -113,6 +119,7 @@ class RunManager:
         kernel_manager: Any = None,
         event_logger: Any = None,
         max_concurrent_runs: int = 2,
+        max_queued_runs: int = 8,
         defaults: dict[str, Any] | None = None,
         keepalive_interval: float = 10.0,
         log: logging.Logger | None = None,
@@ -120,11 +127,17 @@ class RunManager:
         self.store = store
         self.kernel_manager = kernel_manager
         self.event_logger = event_logger
-        self.max_concurrent_runs = max_concurrent_runs
+        self.max_concurrent_runs = max(1, max_concurrent_runs)
+        self.max_queued_runs = max(0, max_queued_runs)
         self.defaults = dict(defaults or {})
         self.keepalive_interval = keepalive_interval
         self.log = log or logging.getLogger(__name__)
         self.active: dict[str, ActiveRun] = {}
+        #: Runs waiting for a free slot, oldest first.
+        self.queue: deque[str] = deque()
+        #: Start requests admitted whose run is still being created.
+        self._admitted = 0
+        interrupt_orphaned_runs(store)  # what a server that died left searching or queued
 
     # -- data handover ------------------------------------------------------------------------
     @property
@@ -159,8 +172,10 @@ class RunManager:
                 with contextlib.suppress(OSError):
                     path.unlink()
         if "parquet_base64" in spec:
+            if not isinstance(spec["parquet_base64"], str):
+                raise SelaInputError(f"'{what}.parquet_base64' must be a base64 string")
             try:
-                raw = base64.b64decode(spec["parquet_base64"], validate=True)
+                raw = _b64decode(spec["parquet_base64"])
                 return pd.read_parquet(io.BytesIO(raw))
             except (binascii.Error, ValueError, OSError) as exc:
                 raise SelaInputError(
@@ -175,6 +190,8 @@ class RunManager:
     # -- options --------------------------------------------------------------------------------
     def search_options(self, given: dict[str, Any] | None) -> SearchOptions:
         """Request options over the server's defaults, validated."""
+        if given is not None and not isinstance(given, dict):
+            raise SelaInputError("'options' must be an object, e.g. {\"rollouts\": 10}")
         given = dict(given or {})
         unknown = sorted(set(given) - _OPTION_KEYS)
         if unknown:
@@ -208,7 +225,7 @@ class RunManager:
                 ),
                 **llm,
             )
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, SelaInputError):
                 raise
             raise SelaInputError(f"bad option value: {exc}") from exc
@@ -240,53 +257,99 @@ class RunManager:
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, body: dict[str, Any]) -> str:
-        """Create a run from a request body (see the OpenAPI file) and start searching it."""
+        """Create a run from a request body (see the OpenAPI file) and start searching it, or
+        queue it behind ``max_concurrent_runs`` runs. Everything is checked, and the request
+        admitted or refused (:class:`TooManyRunsError`), before anything is written; the upload
+        is decoded off the event loop."""
         if not isinstance(body, dict):
             raise SelaInputError("the request body must be a JSON object")
         target = body.get("target")
         if not isinstance(target, str) or not target:
             raise SelaInputError("'target' is required: the name of the column to predict")
-        self._check_capacity()
+        for key in ("name", "task", "metric", "description", "source"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise SelaInputError(f"'{key}' must be a string")
         options = self.search_options(body.get("options"))
-        frame = self.read_frame(body.get("data"), "data")
-        if frame is None:
+        if body.get("data") is None:
             raise SelaInputError("'data' is required: the DataFrame to search a pipeline for")
-        test = self.read_frame(body.get("test"), "test")
-        name = body.get("name") or None
-        if name is not None:
-            name = str(name)
-        loop = asyncio.get_running_loop()
-        run_id = await loop.run_in_executor(
-            None,
-            partial(
-                create_run,
-                frame,
-                target,
-                store=self.store,
-                options=options,
-                test=test,
-                task_type=body.get("task") or None,
-                metric=body.get("metric") or None,
-                name=name,
-                description=str(body.get("description") or ""),
-                source=str(body.get("source") or "rest"),
-            ),
-        )
-        self.launch(run_id)
+        try:
+            self._admit()
+        except TooManyRunsError:
+            for what in ("data", "test"):
+                self.discard_incoming(body.get(what))
+            raise
+        try:
+            loop = asyncio.get_running_loop()
+            frame = await loop.run_in_executor(None, self.read_frame, body.get("data"), "data")
+            test = await loop.run_in_executor(None, self.read_frame, body.get("test"), "test")
+            run_id = await loop.run_in_executor(
+                None,
+                partial(
+                    create_run,
+                    frame,
+                    target,
+                    store=self.store,
+                    options=options,
+                    test=test,
+                    task_type=body.get("task") or None,
+                    metric=body.get("metric") or None,
+                    name=body.get("name") or None,
+                    description=body.get("description") or "",
+                    source=body.get("source") or "rest",
+                ),
+            )
+        finally:
+            self._admitted -= 1
+        self._launch_or_queue(run_id)
         return run_id
 
-    def _check_capacity(self) -> None:
-        if len(self.active) >= self.max_concurrent_runs:
+    def _admit(self) -> None:
+        """Count one more run to search or queue, or refuse it when every slot and queue place
+        is taken. Synchronous, so requests that arrive together cannot all pass."""
+        self._check_room()
+        self._admitted += 1
+
+    def _check_room(self) -> None:
+        """:class:`TooManyRunsError` when every slot and queue place is taken."""
+        taken = len(self.active) + len(self.queue) + self._admitted
+        if taken >= self.max_concurrent_runs + self.max_queued_runs:
             raise TooManyRunsError(
-                f"{len(self.active)} run(s) are already searching and SelaApp.max_concurrent_runs "
-                f"is {self.max_concurrent_runs}; stop one (POST /sela/api/runs/<id>/stop) or wait"
+                f"{len(self.active)} run(s) are searching (SelaApp.max_concurrent_runs is "
+                f"{self.max_concurrent_runs}) and {len(self.queue) + self._admitted} wait "
+                f"(SelaApp.max_queued_runs is {self.max_queued_runs}); stop one "
+                "(POST /sela/api/runs/<id>/stop) or try again later"
             )
 
+    def _launch_or_queue(self, run_id: str) -> None:
+        """Search ``run_id`` now if a slot is free and nobody waits, else queue it."""
+        if len(self.active) < self.max_concurrent_runs and not self.queue:
+            self.launch(run_id)
+            return
+        self.queue.append(run_id)
+        record = self.store.read_run(run_id)
+        record["status"] = QUEUED_RUN
+        self.store.write_run(run_id, record)
+        self._emit({"type": "run_queued", "run_id": run_id, "run": record})
+
+    def _start_queued(self) -> None:
+        """Launch queued runs, oldest first, while slots are free."""
+        while self.queue and len(self.active) < self.max_concurrent_runs:
+            run_id = self.queue.popleft()
+            try:
+                self.launch(run_id)
+            except Exception:  # deleted meanwhile, say: the next one
+                self.log.exception("could not start queued SELA run %s", run_id)
+
+    def discard_incoming(self, spec: Any) -> None:
+        """Remove the incoming file a refused request named, so it leaves nothing behind."""
+        if isinstance(spec, dict) and isinstance(spec.get("file"), str):
+            with contextlib.suppress(SelaInputError, OSError):
+                (self.incoming_dir / validate_id(spec["file"], "file name")).unlink()
+
     def launch(self, run_id: str) -> ActiveRun:
-        """Start (or resume) searching a stored run on this server's loop."""
+        """Start (or resume) searching a stored run on this server's loop, now."""
         if run_id in self.active:
             raise RunBusyError(f"run {run_id} is already searching")
-        self._check_capacity()
         search = Search(
             self.store,
             run_id,
@@ -309,6 +372,7 @@ class RunManager:
         finally:
             active.keepalive.cancel()
             self.active.pop(run_id, None)
+            self._start_queued()
 
     async def _keep_kernels_alive(self, active: ActiveRun) -> None:
         """Mark the run's kernels active so the server's idle culler leaves them alone mid-run.
@@ -332,6 +396,12 @@ class RunManager:
     async def stop(self, run_id: str, timeout: float = 60.0) -> None:
         """Stop an active run and wait until its kernels are shut down."""
         self.store.existing_run_dir(run_id)
+        if run_id in self.queue:  # never started: it just leaves the queue
+            self.queue.remove(run_id)
+            record = self.store.read_run(run_id)
+            record["status"] = STOPPED
+            self.store.write_run(run_id, record)
+            return
         active = self.active.get(run_id)
         if active is None:
             raise RunBusyError(
@@ -344,19 +414,25 @@ class RunManager:
                 await asyncio.wait_for(asyncio.shield(active.task), timeout)
 
     def resume(self, run_id: str) -> None:
-        """Continue a stopped, finished-with-budget-left or interrupted run."""
+        """Continue a stopped, finished-with-budget-left or interrupted run (queued behind
+        others when every slot is taken)."""
         self.store.existing_run_dir(run_id)
-        self.launch(run_id)
+        if run_id in self.active or run_id in self.queue:
+            raise RunBusyError(f"run {run_id} is already searching or queued")
+        self._check_room()
+        self._launch_or_queue(run_id)
 
     async def delete(self, run_id: str) -> None:
         """Stop the run if it is active, then remove its directory."""
         self.store.existing_run_dir(run_id)
-        if run_id in self.active:
+        if run_id in self.active or run_id in self.queue:
             await self.stop(run_id)
         self.store.delete_run(run_id)
 
     async def shutdown(self) -> None:
-        """Stop every active run (the server is stopping); their kernels are shut down."""
+        """Stop every active run (the server is stopping); their kernels are shut down. Queued
+        runs stay queued on disk: the next server finds them ``interrupted``."""
+        self.queue.clear()
         for run_id in list(self.active):
             with contextlib.suppress(Exception):
                 await self.stop(run_id, timeout=30.0)
@@ -370,6 +446,10 @@ class RunManager:
             active = self.active.get(run_id)
             if active is not None:
                 record = active.search.summary()
+            elif is_orphaned(record):  # a `sela run` in the same directory was killed, say
+                with contextlib.suppress(Exception):
+                    mark_interrupted(self.store, run_id)
+                    record = self.store.read_run(run_id)
             out.append(summarize(record, active=active is not None))
         return out
 
@@ -433,8 +513,19 @@ class RunManager:
             return
         data = {k: v for k, v in event.items() if k in ("type", "run_id", "time", "node", "best")}
         if "run" in event:
-            data["run"] = summarize(event["run"], active=event["type"] != "run_finished")
+            active = event["type"] != "run_finished" and event["run_id"] in self.active
+            data["run"] = summarize(event["run"], active=active)
         try:
             self.event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
         except Exception:  # the event bus is a convenience; REST stays the source of truth
             self.log.exception("could not emit SELA event %s", event.get("type"))
+
+
+def _b64decode(text: str, step: int = 4 << 20) -> bytes:
+    """``base64.b64decode(text, validate=True)`` a few megabytes at a time, so that a thread
+    decoding a large upload lets the event loop's thread run in between."""
+    if len(text) <= step:
+        return base64.b64decode(text, validate=True)
+    return b"".join(
+        base64.b64decode(text[i : i + step], validate=True) for i in range(0, len(text), step)
+    )

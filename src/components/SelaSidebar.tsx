@@ -197,7 +197,9 @@ function RunView(props: IRunViewProps): JSX.Element {
   const { model, run, execute } = props;
   const trans = useTranslation();
   const tree = model.tree;
-  const searching = run.active && run.status === 'running';
+  // A queued run waits for a slot on the server: Stop takes it out of the queue.
+  const searching =
+    (run.active && run.status === 'running') || run.status === 'queued';
   const hasBest = !!run.best?.node;
   const onRun = (command: string): void => execute(command, { runId: run.id });
   const selectedNode = model.selectedNodeId

@@ -18,7 +18,7 @@ from sela_jupyter.engine.coder import TemplateCoder
 from sela_jupyter.engine.errors import SelaRunError
 from sela_jupyter.engine.insights import Insight, InsightPool
 from sela_jupyter.engine.runner import ChildKernel
-from sela_jupyter.engine.search import Search, SearchOptions, create_run
+from sela_jupyter.engine.search import Search, SearchOptions, create_run, interrupt_orphaned_runs
 from sela_jupyter.engine.store import RunStore
 
 
@@ -320,3 +320,16 @@ def test_out_of_fold_outputs_go_to_the_top_nodes_and_to_each_model_familys_best(
     assert judged(entry_for("model.rf_balanced").insight(), 1.4)
     assert not judged(Insight("eda.c", "eda", "c"), 1.2, tree.root)
     assert judged(Insight("eda.d", "eda", "d"), 0.9, tree.root)
+
+
+def test_only_a_dead_process_leaves_its_runs_interrupted(
+    tmp_path: Path, housing: pd.DataFrame
+) -> None:
+    store = RunStore(tmp_path)
+    mine, gone = (create_run(housing, "price", store=store, options=SearchOptions()) for _ in "ab")
+    record = store.read_run(gone)
+    record.update(status="running", pid=2**22 + 12345)  # beyond pid_max: no such process
+    store.write_run(gone, record)
+    assert interrupt_orphaned_runs(store) == [gone]
+    assert store.read_run(gone)["status"] == "interrupted"
+    assert store.read_run(mine)["status"] == "created"  # this live process made it
