@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import io
 import logging
+import os
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -327,7 +328,7 @@ class RunManager:
             return
         self.queue.append(run_id)
         record = self.store.read_run(run_id)
-        record["status"] = QUEUED_RUN
+        record.update(status=QUEUED_RUN, pid=os.getpid())  # this server holds it now
         self.store.write_run(run_id, record)
         self._emit({"type": "run_queued", "run_id": run_id, "run": record})
 
@@ -446,7 +447,7 @@ class RunManager:
             active = self.active.get(run_id)
             if active is not None:
                 record = active.search.summary()
-            elif is_orphaned(record):  # a `sela run` in the same directory was killed, say
+            elif run_id not in self.queue and is_orphaned(record):  # a killed `sela run`, say
                 with contextlib.suppress(Exception):
                     mark_interrupted(self.store, run_id)
                     record = self.store.read_run(run_id)
