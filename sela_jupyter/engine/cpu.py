@@ -78,7 +78,12 @@ class CpuBudget:
         with self._lock:
             return len(self._wishes)
 
-    def threads(self) -> int:
+    def kernels_for(self, parallel: int) -> int:
+        """Kernels worth starting for a run that wants ``parallel`` simulations at once: no more
+        than the slots, since a kernel past them could only wait (and hold memory)."""
+        return max(1, min(parallel, self.cores))
+
+    def threads(self) -> int | None:
         """Threads one simulation may use now."""
         with self._lock:
             demand = min(self.cores, max(1, sum(self._wishes.values())))
@@ -86,7 +91,7 @@ class CpuBudget:
 
     # -- simulations ----------------------------------------------------------------------------
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[int]:
+    async def slot(self) -> AsyncIterator[int | None]:
         """Hold one of the ``cores`` simulation slots (waiting in line for it); yields the
         threads the simulation may use."""
         await self._acquire()
@@ -132,3 +137,29 @@ class CpuBudget:
             self._release()
         else:
             waiter.set_result(None)
+
+
+class RemoteKernels(CpuBudget):
+    """The budget of runs whose kernels live elsewhere (on a gateway's hosts): their cores are
+    not this machine's, so nothing is counted, no slot is waited for and no thread limit set."""
+
+    def kernels_for(self, parallel: int) -> int:
+        """As many kernels as the run asks for."""
+        return max(1, parallel)
+
+    def threads(self) -> int | None:
+        """No limit: the kernel's host decides."""
+        return None
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[int | None]:
+        """Never waits."""
+        yield None
+
+
+def budget_for(kernel_manager: object) -> CpuBudget:
+    """The process's shared budget for local kernels (a pool's own, or a server's), or a
+    :class:`RemoteKernels` one when ``kernel_manager`` starts them on a gateway."""
+    if kernel_manager is not None and "gateway" in type(kernel_manager).__module__.lower():
+        return RemoteKernels()
+    return CpuBudget.shared()

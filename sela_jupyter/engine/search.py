@@ -29,7 +29,7 @@ import pandas as pd
 from .catalog import entry_for
 from .cells import score_saved_predictions, setup_source
 from .coder import DEFAULT_MODEL, StageCodeCache, TemplateCoder
-from .cpu import CpuBudget
+from .cpu import CpuBudget, budget_for
 from .ensemble import CV_FILE, PREDICTIONS_FILE, final_blend
 from .errors import SelaError, SelaInputError, describe
 from .insights import STAGES, BuiltinProposer, Insight, InsightPool
@@ -318,7 +318,7 @@ class Search:
     ) -> None:
         self.store = store
         #: The cores this run shares with every other run of the process.
-        self.budget = budget or CpuBudget.shared()
+        self.budget = budget or budget_for(kernel_manager)
         self.run_id = run_id
         self.run_dir = store.existing_run_dir(run_id)
         self.kernel_manager = kernel_manager
@@ -477,7 +477,7 @@ class Search:
         share = self.budget.join(opts.parallel)
         self.kernels = KernelPool(
             self.kernel_manager,
-            size=opts.parallel,
+            size=self.budget.kernels_for(opts.parallel),
             cwd=str(self.run_dir),
             threads_per_kernel=self.budget.threads(),
         )

@@ -160,3 +160,30 @@ def test_two_runs_at_once_never_use_more_threads_than_cores(
         at_once = sum(t for t, _, b, e in fits if b <= began < e)  # threads busy as it began
         assert at_once <= budget.cores, sorted(fits, key=lambda f: f[2])
     assert budget.runs == 0
+
+
+def test_a_run_starts_no_more_kernels_than_the_machine_can_run_at_once(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    store = RunStore(tmp_path)
+    options = SearchOptions(rollouts=3, max_depth=1, parallel=4, cv_folds=0)
+    run_id = create_run(small_regression, "y", store=store, options=options)
+    search = Search(store, run_id, budget=CpuBudget(cores=1))
+    kernels: list[int] = []
+    search.listeners.append(
+        lambda event: kernels.append(len(search.kernels.kernel_ids)) if search.kernels else None
+    )
+    record = asyncio.run(search.run())
+    assert record["status"] == "finished" and record["simulations"] == 3
+    assert kernels and max(kernels) == 1  # not four kernels, three of them waiting for a core
+
+
+def test_kernels_on_a_gateway_are_not_held_to_this_machines_cores() -> None:
+    from jupyter_server.gateway.managers import GatewayMappingKernelManager
+
+    from sela_jupyter.engine.cpu import RemoteKernels, budget_for
+
+    remote = budget_for(GatewayMappingKernelManager.__new__(GatewayMappingKernelManager))
+    assert isinstance(remote, RemoteKernels)
+    assert remote.kernels_for(8) == 8 and remote.threads() is None
+    assert budget_for(None) is CpuBudget.shared()
