@@ -18,6 +18,7 @@ import {
 
 const STATUS_RANK: Record<NodeStatus, number> = {
   queued: 0,
+  cancelled: 0,
   running: 1,
   done: 2,
   failed: 2

@@ -52,7 +52,7 @@ export const EVENT_SCHEMA_ID =
 /**
  * A node's status, in the order a node goes through them.
  */
-export type NodeStatus = 'queued' | 'running' | 'done' | 'failed';
+export type NodeStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
 /**
  * A run's status as stored in `run.json`.

@@ -23,6 +23,11 @@ WIDTH = 5
 
 # Node statuses, in the order a node goes through them.
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+#: A simulation that was abandoned (the run stopped, its budget was spent, its process died):
+#: a final state on disk, and like ``queued`` the node may be simulated again on resume.
+CANCELLED = "cancelled"
+#: Statuses of a node that waits for a simulation.
+WAITING = (QUEUED, CANCELLED)
 
 
 @dataclass
@@ -129,14 +134,14 @@ class Tree:
         if pinned:
             node = pinned[0]
             node.pinned = False
-            if node.status == QUEUED:
+            if node.status in WAITING:
                 return node
             if not node.expanded and not self.is_terminal(node):
                 self.expand(node, pool)
         blocked: set[str] = set()  # nodes whose every child is busy, for this call only
         node = self.root
         while True:
-            if node.status == QUEUED:
+            if node.status in WAITING:
                 return node
             if not node.expanded and not self.is_terminal(node) and node.status != RUNNING:
                 self.expand(node, pool)
@@ -249,8 +254,9 @@ class Tree:
             n.value += reward
 
     def cancel(self, node: Node) -> None:
-        """Undo :meth:`begin` for a simulation that was abandoned (budget over, run stopped)."""
-        node.status = QUEUED
+        """Undo :meth:`begin` for a simulation that was abandoned (budget over, run stopped): the
+        node is ``cancelled``, and may be simulated again when the run resumes."""
+        node.status = CANCELLED
         for n in [self.root, *self.path(node)]:
             n.in_flight = max(0, n.in_flight - 1)
 
@@ -291,7 +297,8 @@ class Tree:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tree:
-        """Rebuild a tree from :meth:`to_dict`; running nodes go back to queued."""
+        """Rebuild a tree from :meth:`to_dict`; nodes left running (their process died) are
+        ``cancelled``."""
         tree = cls.__new__(cls)
         tree.max_depth = int(data["max_depth"])
         tree.seed = int(data["seed"])
@@ -300,7 +307,7 @@ class Tree:
         for raw in data["nodes"]:
             node = Node.from_dict(raw)
             if node.status == RUNNING:
-                node.status = QUEUED
+                node.status = CANCELLED
             tree.nodes[node.id] = node
         tree.root = tree.nodes[data["root"]]
         return tree

@@ -260,8 +260,8 @@ class _RunState:
 
 def mark_interrupted(store: RunStore, run_id: str) -> None:
     """Record that the process searching ``run_id`` died: the run is ``interrupted``
-    (resumable) and the nodes it was simulating go back to queued."""
-    tree = Tree.from_dict(store.read_tree(run_id))  # running nodes come back queued
+    (resumable) and the nodes it was simulating are cancelled."""
+    tree = Tree.from_dict(store.read_tree(run_id))  # running nodes come back cancelled
     store.write_tree(run_id, tree.to_dict())
     record = store.read_run(run_id)
     for name in record.get("kernel_files") or []:  # the dead kernels' connection files
@@ -494,7 +494,7 @@ class Search:
             s.record["error"] = str(exc) if isinstance(exc, SelaError) else describe(exc)
             status = FAILED_RUN
         finally:
-            # Abandon what still runs (those nodes stay queued; a spent budget ends here too), and
+            # Abandon what still runs (those nodes are cancelled; a spent budget ends here too), and
             # let their kernels go down with the pool instead of restarting first.
             self.kernels.retire()
             for task in list(self._tasks):

@@ -9,6 +9,7 @@ import pytest
 
 from sela_jupyter.engine.insights import STAGES, Insight, InsightPool
 from sela_jupyter.engine.mcts import (
+    CANCELLED,
     DONE,
     QUEUED,
     RUNNING,
@@ -96,14 +97,15 @@ def test_parallel_selections_differ_while_running() -> None:
     assert all(tree[i].status == RUNNING for i in picked)
 
 
-def test_cancel_returns_node_to_queue_and_removes_virtual_loss() -> None:
+def test_a_cancelled_node_drops_its_virtual_loss_and_is_simulated_again_next() -> None:
     tree, pool = Tree(), make_pool()
     simulate(tree, tree.root, 0.5)
     node = tree.select(pool)
     tree.begin(node)
     tree.cancel(node)
-    assert node.status == QUEUED
+    assert node.status == CANCELLED
     assert all(n.in_flight == 0 for n in tree)
+    assert tree.select(pool) is node
 
 
 def test_backprop_adds_reward_to_every_ancestor() -> None:
@@ -146,7 +148,7 @@ def test_tree_round_trips_through_json() -> None:
     again = Tree.from_dict(data)
     assert [n.id for n in again] == [n.id for n in tree]
     assert again.root.visits == tree.root.visits
-    assert sum(n.status == RUNNING for n in again) == 0  # running nodes come back queued
+    assert sum(n.status == RUNNING for n in again) == 0  # running nodes come back cancelled
     assert again.select(pool) is not None
 
 
