@@ -625,15 +625,17 @@ class SelaMagics(Magics):
         return None
 
     def profile(self, frame: Any, target: str, fields: dict[str, Any]) -> str:
-        """The compact profile shown before a run: shape, task, metric, columns with problems."""
+        """The compact profile shown before a run: shape, task, metric, columns with problems,
+        from the very split the run will use (its seed, and its test frame if given)."""
         from .engine.task import prepare_data
 
         data = prepare_data(
             frame,
             target,
+            test=fields.get("test"),
             task_type=fields.get("task"),
             metric=fields.get("metric"),
-            seed=int(fields.get("seed") or 0),
+            seed=int(fields["options"].get("seed") or 0),
         )
         profile, task = data.profile, data.task
         return f"{profile.summary()}\nmetric: {task.metric} ({task.direction})"

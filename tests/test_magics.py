@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -47,6 +48,29 @@ def test_bad_lines_print_one_clear_error_and_start_nothing(
     assert magics.sela(line) is None
     assert message in capsys.readouterr().out
     assert magics._backend is None  # nothing was discovered, started or uploaded
+
+
+def test_the_profile_before_a_run_comes_from_the_runs_own_split() -> None:
+    from sela_jupyter.engine.task import prepare_data
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"id": np.arange(60), "x": rng.normal(size=60)})
+    frame["y"] = np.arange(60) * 0.05 + rng.normal(size=60)  # the row id tracks y
+    shell = InteractiveShell.instance()
+    shell.user_ns.update({"rows": frame.iloc[:45], "later": frame.iloc[45:].drop(columns="y")})
+    magics = SelaMagics(shell=shell)
+
+    def shown(line: str) -> str:
+        return magics.profile(*magics.start_fields(line.split()[:1], parse_line(line)[1], None))
+
+    def run_sees(**kwargs: Any) -> str:
+        return prepare_data(frame.iloc[:45], "y", **kwargs).profile.summary()
+
+    assert run_sees(seed=3) != run_sees(seed=0)  # the split moves the row id's evidence
+    assert shown("rows target=y seed=3").startswith(run_sees(seed=3))
+    assert shown("rows target=y test=later").startswith(
+        run_sees(test=frame.iloc[45:].drop(columns="y"))
+    )
 
 
 def test_parse_line_splits_words_and_options() -> None:
