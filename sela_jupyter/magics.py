@@ -710,11 +710,11 @@ class SelaMagics(Magics):
         view = self.views.get(run_id)
         if view is not None:
             view.refresh()
-        if record.get("status") == "failed":
-            raise SelaRunError(
-                f"run {run_id} failed: {record.get('error') or 'no simulation succeeded'}",
-                run_id=run_id,
-            )
+        from .engine.search import failure_message
+
+        failure = failure_message(run_id, record)  # the run may live on another machine: no log
+        if failure is not None:
+            raise SelaRunError(failure, run_id=run_id)
         best = record.get("best") or {}
         metric = (record.get("task") or {}).get("metric", "score")
         print(

@@ -29,12 +29,12 @@ from .mcts import Node
 from .runlog import RUN_LOG
 from .search import (
     DEFAULT_CV_FOLDS,
-    FAILED_RUN,
     Listener,
     Search,
     SearchOptions,
     create_run,
     default_rollouts,
+    failure_message,
 )
 from .store import RunStore, atomic_write_text
 
@@ -301,13 +301,7 @@ class Run:
     @property
     def failure(self) -> str | None:
         """Why the run ended ``failed`` (one line, with where its ``run.log`` is), or ``None``."""
-        record = self.record
-        if record.get("status") != FAILED_RUN:
-            return None
-        log = self.path / RUN_LOG
-        return f"run {self.id} failed: {record.get('error') or 'no simulation succeeded'}" + (
-            f" (details in {log})" if log.is_file() else ""
-        )
+        return failure_message(self.id, self.record, self.path / RUN_LOG)
 
     def check(self) -> Run:
         """This run, or :class:`SelaRunError` with the cause when it ended ``failed`` without a

@@ -10,7 +10,6 @@ crash never loses a finished node. Listeners receive events (``run_started``, ``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -258,6 +257,15 @@ class _RunState:
     node_started: dict[str, float] = field(default_factory=dict)
 
 
+def failure_message(run_id: str, record: dict[str, Any], log: Path | None = None) -> str | None:
+    """``run X failed: <why>`` for a ``failed`` run record (with where its ``log`` is, when it
+    exists), else ``None``."""
+    if record.get("status") != FAILED_RUN:
+        return None
+    where = f" (details in {log})" if log is not None and log.is_file() else ""
+    return f"run {run_id} failed: {record.get('error') or 'no simulation succeeded'}{where}"
+
+
 def mark_interrupted(store: RunStore, run_id: str) -> None:
     """Record that the process searching ``run_id`` died: the run is ``interrupted``
     (resumable) and the nodes it was simulating are cancelled."""
@@ -276,13 +284,23 @@ def mark_interrupted(store: RunStore, run_id: str) -> None:
 def interrupt_orphaned_runs(store: RunStore) -> list[str]:
     """Mark ``interrupted`` every run that a process now gone left searching, queued or just
     created (a server or ``sela run`` that was killed); their ids."""
-    orphaned = []
-    for record in store.list_runs():
-        if is_orphaned(record):
-            with contextlib.suppress(Exception):  # an unreadable run stays as it is
-                mark_interrupted(store, record["id"])
-                orphaned.append(record["id"])
-    return orphaned
+    return [
+        record["id"]
+        for record in store.list_runs()
+        if interrupt_if_orphaned(store, record) is not record
+    ]
+
+
+def interrupt_if_orphaned(store: RunStore, record: dict[str, Any]) -> dict[str, Any]:
+    """``record``, or the run's record re-read after :func:`mark_interrupted` when its process
+    is gone (an unreadable run stays as it is)."""
+    if not is_orphaned(record):
+        return record
+    try:
+        mark_interrupted(store, record["id"])
+        return store.read_run(record["id"])
+    except Exception:
+        return record
 
 
 def is_orphaned(record: dict[str, Any]) -> bool:

@@ -37,9 +37,8 @@ from ..engine.search import (
     SearchOptions,
     create_run,
     default_rollouts,
+    interrupt_if_orphaned,
     interrupt_orphaned_runs,
-    is_orphaned,
-    mark_interrupted,
 )
 from ..engine.store import RunStore, validate_id
 
@@ -447,10 +446,8 @@ class RunManager:
             active = self.active.get(run_id)
             if active is not None:
                 record = active.search.summary()
-            elif run_id not in self.queue and is_orphaned(record):  # a killed `sela run`, say
-                with contextlib.suppress(Exception):
-                    mark_interrupted(self.store, run_id)
-                    record = self.store.read_run(run_id)
+            elif run_id not in self.queue:  # a killed `sela run` in the same directory, say
+                record = interrupt_if_orphaned(self.store, record)
             out.append(summarize(record, active=active is not None))
         return out
 
