@@ -24,7 +24,9 @@ from typing import Any
 import nbformat
 import pandas as pd
 
-from sela_jupyter.engine.search import Search, SearchOptions, create_run
+from sela_jupyter.engine.new_run import create_run
+from sela_jupyter.engine.options import SearchOptions
+from sela_jupyter.engine.search import Search
 from sela_jupyter.engine.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent

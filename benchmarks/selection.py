@@ -27,7 +27,8 @@ import pandas as pd
 
 from sela_jupyter.engine.api import open_run
 from sela_jupyter.engine.ensemble import final_blend
-from sela_jupyter.engine.search import _labels
+from sela_jupyter.engine.run_state import RunState
+from sela_jupyter.engine.store import RunStore
 
 RULES = ("dev best", "dev blend", "cv best", "cv blend", "cv blend+t")
 
@@ -35,13 +36,12 @@ RULES = ("dev best", "dev blend", "cv best", "cv blend", "cv blend+t")
 def choices(run_dir: Path) -> dict[str, Any] | None:
     """Test scores of the five rules on one run, or ``None`` if it has no test labels."""
     run = open_run(run_dir.name, run_dir.parent)
-    task, data = run.task, run.path / "data"
-    y_dev = _labels(data / "dev.parquet", task)
-    y_test = _labels(data / "test_labels.parquet", task)
-    y_train = _labels(data / "train.parquet", task)
-    if y_dev is None or y_test is None or y_train is None:
+    task = run.task
+    state = RunState.load(RunStore(run_dir.parent), run_dir.name)
+    y_dev, y_test, y_cv_rows = state.dev_labels, state.test_labels, state.cv_labels
+    if y_dev is None or y_test is None or y_cv_rows is None:
         return None
-    y_cv = pd.concat([y_train, y_dev], ignore_index=True).to_numpy()
+    y_cv = y_cv_rows.to_numpy()
 
     def node_dir(node_id: str) -> Path:
         return run.path / "nodes" / node_id

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .engine.errors import SelaError, SelaInputError, SelaRunError
 from .engine.runlog import log_to_console
+from .engine.statuses import NodeStatus
 
 
 def read_table(path: str) -> pd.DataFrame:
@@ -89,7 +90,7 @@ class ProgressPrinter:
         best = event.get("best") or {}
         self.best = best.get("dev_score")
         insight = (node.get("insight") or {}).get("text", "built-in defaults")
-        if node["status"] == "failed":
+        if node["status"] == NodeStatus.FAILED:
             result = f"failed: {node.get('error') or ''}"[:90]
         else:
             result = f"dev {self.metric} {node['dev_score']:.6g}"
@@ -192,32 +193,13 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout, *, error: bool = True)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .engine.api import parse_duration
-    from .engine.llm import llm_options
-    from .engine.search import SearchOptions, create_run, default_rollouts
+    from .engine.new_run import create_run
+    from .engine.options import USER_OPTIONS, build_options
     from .engine.store import RunStore
 
     frame = read_table(args.data)
     test = read_table(args.test) if args.test else None
-    budget = parse_duration(args.time_budget)
-    options = SearchOptions(
-        rollouts=default_rollouts(args.rollouts, budget),
-        time_budget=budget,
-        parallel=args.parallel,
-        seed=args.seed,
-        max_depth=args.max_depth,
-        **({} if args.cv_folds is None else {"cv_folds": args.cv_folds}),
-        cell_timeout=args.cell_timeout,
-        simulation_timeout=args.simulation_timeout,
-        **llm_options(
-            args.llm,
-            insights=args.insights,
-            fallback=args.fallback,
-            token_budget=args.token_budget,
-            base_url=args.base_url,
-            api_key_env=args.api_key_env,
-        ),
-    )
+    options = build_options({name: getattr(args, name, None) for name in USER_OPTIONS})
     store = RunStore(args.runs_dir)
     run_id = create_run(
         frame,
@@ -241,7 +223,7 @@ def _search(store: Any, run_id: str) -> int:
     run = Run(store, run_id)
     opts = run.record["options"]
     print(f"run {run_id} in {run.path}", file=sys.stderr)
-    print(run._search.state.profile.summary(), file=sys.stderr)
+    print(run.profile.summary(), file=sys.stderr)
     printer = ProgressPrinter(opts.get("rollouts"), opts.get("time_budget"), run.task.metric)
     search = Search(store, run_id, listeners=[printer])
     try:
@@ -261,7 +243,7 @@ def _search(store: Any, run_id: str) -> int:
 
 def _store(args: argparse.Namespace) -> Any:
     """The runs directory, with runs that a killed process left searching marked interrupted."""
-    from .engine.search import interrupt_orphaned_runs
+    from .engine.run_status import interrupt_orphaned_runs
     from .engine.store import RunStore
 
     store = RunStore(args.runs_dir)
@@ -305,7 +287,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     store = _store(args)
     run = Run(store, store.resolve(args.run))
-    print(run._search.state.profile.summary())
+    print(run.profile.summary())
     _print_summary(run)
     return 0
 
@@ -327,6 +309,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sela`` argument parser."""
+    from .engine.options import OPTION_DEFAULTS as _D
+
     parser = argparse.ArgumentParser(
         prog="sela", description="SELA-style ML pipeline search: insights + MCTS + child kernels."
     )
@@ -345,10 +329,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--rollouts",
         type=int,
         default=None,
-        help="number of simulations (default 10, or unlimited with --time-budget)",
+        help=f"number of simulations (default {_D['rollouts']}, or unlimited with --time-budget)",
     )
     p.add_argument("--time-budget", default=None, help="wall-clock budget, e.g. 90s, 10m, 1h")
-    p.add_argument("--parallel", type=int, default=1, help="simulations at once (kernels)")
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=None,
+        help=f"simulations at once (kernels; default {_D['parallel']})",
+    )
     p.add_argument("--test", default=None, help="a separate test file (train/dev split only)")
     p.add_argument(
         "--metric",
@@ -357,18 +346,33 @@ def build_parser() -> argparse.ArgumentParser:
         "mae, r2, rmsle (default: f1 / f1_weighted / rmse)",
     )
     p.add_argument("--task", default=None, choices=["regression", "binary", "multiclass"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-depth", type=int, default=5, help="stages searched (1-5)")
+    p.add_argument("--seed", type=int, default=None, help=f"random seed (default {_D['seed']})")
+    p.add_argument(
+        "--max-depth",
+        type=int,
+        default=None,
+        help=f"stages searched, 1-5 (default {_D['max_depth']})",
+    )
     p.add_argument(
         "--cv-folds",
         type=int,
         default=None,
         help="folds scoring the best nodes out of fold for the final choice "
-        "(default 3; 0: choose on dev)",
+        f"(default {_D['cv_folds']}; 0: choose on dev)",
     )
     p.add_argument("--name", default=None, help="a name for the run")
-    p.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
-    p.add_argument("--simulation-timeout", type=float, default=300.0, help="seconds per simulation")
+    p.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=None,
+        help=f"seconds per cell (default {_D['cell_timeout']:g})",
+    )
+    p.add_argument(
+        "--simulation-timeout",
+        type=float,
+        default=None,
+        help=f"seconds per simulation (default {_D['simulation_timeout']:g})",
+    )
     p.add_argument("--description", default="", help="the task in words, for the LLM")
     p.add_argument(
         "--llm",

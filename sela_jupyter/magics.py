@@ -65,7 +65,6 @@ START_OPTIONS = {
     "cv_folds": "folds of the out-of-fold judge of the final choice (0: choose on dev)",
 }
 _INT_OPTIONS = ("rollouts", "parallel", "max_depth", "seed", "cv_folds")
-_ACTIVE = ("created", "queued", "running")
 
 
 class SelaUsageError(SelaInputError):
@@ -221,7 +220,7 @@ class LocalBackend:
     kind = "in-process"
 
     def __init__(self, runs_dir: str | None = None) -> None:
-        from .engine.search import interrupt_orphaned_runs
+        from .engine.run_status import interrupt_orphaned_runs
         from .engine.store import RunStore
 
         self.store = RunStore(runs_dir or None)
@@ -236,7 +235,7 @@ class LocalBackend:
 
     def start(self, frame: Any, target: str, *, test: Any = None, **fields: Any) -> str:
         """Create the run here and search it in a background thread."""
-        from .engine.search import create_run
+        from .engine.new_run import create_run
 
         manager_options = _options_from_fields(fields.pop("options", {}))
         run_id = create_run(
@@ -344,22 +343,9 @@ class LocalBackend:
 
 
 def _options_from_fields(options: dict[str, Any]) -> Any:
-    from .engine.api import parse_duration
-    from .engine.llm import llm_options
-    from .engine.search import SearchOptions, default_rollouts
+    from .engine.options import build_options
 
-    options = dict(options)
-    options.update(
-        llm_options(
-            options.pop("llm", None),
-            insights=options.pop("insights", None),
-            fallback=options.pop("fallback", None),
-            token_budget=options.pop("token_budget", None),
-        )
-    )
-    budget = parse_duration(options.pop("time_budget", None))
-    rollouts = default_rollouts(options.pop("rollouts", None), budget)
-    return SearchOptions(rollouts=rollouts, time_budget=budget, **options)
+    return build_options(options)
 
 
 def _q(value: str) -> str:
@@ -580,7 +566,7 @@ class SelaMagics(Magics):
                         f"{key} must be a whole number, got {options[key]!r}"
                     ) from None
         if "budget" in options:
-            from .engine.api import parse_duration
+            from .engine.options import parse_duration
 
             run_options["time_budget"] = parse_duration(options["budget"])
         for key in ("llm", "insights", "fallback", "token_budget"):
@@ -627,6 +613,7 @@ class SelaMagics(Magics):
     def profile(self, frame: Any, target: str, fields: dict[str, Any]) -> str:
         """The compact profile shown before a run: shape, task, metric, columns with problems,
         from the very split the run will use (its seed, and its test frame if given)."""
+        from .engine.options import OPTION_DEFAULTS
         from .engine.task import prepare_data
 
         data = prepare_data(
@@ -635,7 +622,7 @@ class SelaMagics(Magics):
             test=fields.get("test"),
             task_type=fields.get("task"),
             metric=fields.get("metric"),
-            seed=int(fields["options"].get("seed") or 0),
+            seed=int(fields["options"].get("seed") or OPTION_DEFAULTS["seed"]),
         )
         profile, task = data.profile, data.task
         return f"{profile.summary()}\nmetric: {task.metric} ({task.direction})"
@@ -695,6 +682,8 @@ class SelaMagics(Magics):
 
     def cmd_wait(self, words: list[str], options: dict[str, str]) -> dict[str, Any]:
         """Block until the run ends; print its result and return its record."""
+        from .engine.statuses import LIVE_RUN_STATUSES, RunStatus
+
         run_id = self.resolve(words[0] if words else self.last_run)
         timeout = float(options.get("timeout", "0") or 0) or None
         started = time.monotonic()
@@ -702,7 +691,9 @@ class SelaMagics(Magics):
             record = self.backend.snapshot(run_id)
             status = record.get("status")
             # A queued run is not active yet; a live view of any other status is.
-            if status not in _ACTIVE or (status != "queued" and not record.get("active", True)):
+            if status not in LIVE_RUN_STATUSES or (
+                status != RunStatus.QUEUED and not record.get("active", True)
+            ):
                 break
             if timeout is not None and time.monotonic() - started > timeout:
                 raise SelaError(f"run {run_id} still searching after {timeout:.0f} s")
@@ -710,7 +701,7 @@ class SelaMagics(Magics):
         view = self.views.get(run_id)
         if view is not None:
             view.refresh()
-        from .engine.search import failure_message
+        from .engine.run_status import failure_message
 
         failure = failure_message(run_id, record)  # the run may live on another machine: no log
         if failure is not None:

@@ -33,10 +33,9 @@ from ipytree import Node as TreeNode
 from ipytree import Tree
 
 from .engine.ensemble import final_label, shows_final
+from .engine.statuses import LIVE_RUN_STATUSES, NodeStatus, RunStatus
 
 log = logging.getLogger(__name__)
-
-ACTIVE_STATUSES = ("created", "queued", "running")
 
 
 class RunSource(Protocol):
@@ -55,10 +54,14 @@ class RunSource(Protocol):
 def frontier(tree: dict[str, Any], better: Callable[[float, float], bool], top_k: int) -> list[str]:
     """Ids of the nodes worth showing: best path, ``top_k`` best, running; closed under parents."""
     nodes = {n["id"]: n for n in tree.get("nodes", [])}
-    scored = [n for n in nodes.values() if n["status"] == "done" and n.get("dev_score") is not None]
+    scored = [
+        n
+        for n in nodes.values()
+        if n["status"] == NodeStatus.DONE and n.get("dev_score") is not None
+    ]
     ranked = sorted(scored, key=_rank_key(better))
     keep = {n["id"] for n in ranked[:top_k]}
-    keep |= {n["id"] for n in nodes.values() if n["status"] == "running"}
+    keep |= {n["id"] for n in nodes.values() if n["status"] == NodeStatus.RUNNING}
     closed: set[str] = set()
     for node_id in keep:
         current = nodes.get(node_id)
@@ -78,9 +81,9 @@ def node_label(node: dict[str, Any], metric: str) -> str:
     insight = (node.get("insight") or {}).get("text") or "built-in defaults"
     if len(insight) > 60:
         insight = insight[:57] + "..."
-    if node["status"] == "done" and node.get("dev_score") is not None:
+    if node["status"] == NodeStatus.DONE and node.get("dev_score") is not None:
         score = f"{metric} {node['dev_score']:.5g}"
-    elif node["status"] == "failed":
+    elif node["status"] == NodeStatus.FAILED:
         score = "failed"
     else:
         score = node["status"]
@@ -198,7 +201,7 @@ class LiveView:
             self._thread.join(timeout)
 
     def _is_active(self) -> bool:
-        return bool(self.record.get("active")) or self.record.get("status") in ACTIVE_STATUSES
+        return bool(self.record.get("active")) or self.record.get("status") in LIVE_RUN_STATUSES
 
     def _poll(self) -> None:
         failures = 0
@@ -235,7 +238,7 @@ class LiveView:
         running = int(record.get("running") or 0)
         status = record.get("status", "?")
         elapsed = float((record.get("timings") or {}).get("elapsed") or 0.0)
-        if status == "running":
+        if status == RunStatus.RUNNING:
             if self._running_since is None:
                 self._running_since = time.monotonic()
             elapsed += time.monotonic() - self._running_since
@@ -251,7 +254,9 @@ class LiveView:
             count = f"{done} simulations"
         timing = f"{elapsed:.0f}s" + (f" / {float(budget):.0f}s budget" if budget else "")
         extra = f", {running} running" if running else ""
-        self.progress.bar_style = {"finished": "success", "failed": "danger"}.get(status, "info")
+        self.progress.bar_style = {RunStatus.FINISHED: "success", RunStatus.FAILED: "danger"}.get(
+            status, "info"
+        )
         error = record.get("error")
         used = token_text(record.get("tokens"))
         llm = f" · LLM: {used}" if used else ""
@@ -370,7 +375,7 @@ class LiveView:
         )
         code = detail.get("code") or {}
         self.code.value = "\n\n".join(f"# --- {stage}\n{src}" for stage, src in code.items())
-        self.insert.disabled = node.get("status") != "done"
+        self.insert.disabled = node.get("status") != NodeStatus.DONE
 
     def _on_insert(self, _button: Any = None) -> None:
         if not self.selected:

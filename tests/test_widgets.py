@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from sela_jupyter.engine.search import SearchOptions, create_run
+from sela_jupyter.engine.new_run import create_run
+from sela_jupyter.engine.options import SearchOptions
 from sela_jupyter.engine.store import RunStore, atomic_write_json
 from sela_jupyter.magics import LocalBackend
 from sela_jupyter.widgets import LiveView, cost_text, frontier, token_count

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import re
 import threading
 import warnings
 from collections.abc import Coroutine
@@ -21,41 +20,21 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from .coder import TemplateCoder
 from .ensemble import WeightedEnsemble, is_own_pipeline, positive_code
 from .errors import SelaDataWarning, SelaInputError, SelaRunError
 from .export import cells_to_script, ensemble_cells, notebook_text, pipeline_cells
-from .llm import llm_options
 from .mcts import Node
+from .new_run import create_run
+from .options import build_options, parse_duration
+from .planning import Planner
+from .run_state import RunState
+from .run_status import failure_message
 from .runlog import RUN_LOG
-from .search import (
-    DEFAULT_CV_FOLDS,
-    Listener,
-    Search,
-    SearchOptions,
-    create_run,
-    default_rollouts,
-    failure_message,
-)
+from .search import Listener, Search
 from .store import RunStore, atomic_write_text
 
 T = TypeVar("T")
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|hr)?\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}
-
-
-def parse_duration(value: str | float | int | None) -> float | None:
-    """Seconds from ``90``, ``"90s"``, ``"10m"``, ``"1.5h"``; ``None`` stays ``None``."""
-    if value is None or isinstance(value, (int, float)):
-        return None if value is None else float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise SelaInputError(
-            f"cannot read the time budget {value!r}: use seconds or a number with s, m or h "
-            "(e.g. 90s, 10m, 1h)"
-        )
-    number, unit = match.groups()
-    return float(number) * _UNIT_SECONDS[(unit or "s").lower()]
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -86,7 +65,8 @@ class Run:
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store = store
         self.id = run_id
-        self._search = Search(store, run_id)
+        self._state = RunState.load(store, run_id)
+        self._planner = Planner(self._state, TemplateCoder())
 
     def __repr__(self) -> str:
         best = self.best
@@ -98,28 +78,34 @@ class Run:
 
     def reload(self) -> Run:
         """Re-read the run from disk (after a resume or while another process runs it)."""
-        self._search = Search(self.store, self.id)
+        self._state = RunState.load(self.store, self.id)
+        self._planner = Planner(self._state, TemplateCoder())
         return self
+
+    @property
+    def profile(self) -> Any:
+        """The :class:`~.task.DataProfile` of the run's training rows."""
+        return self._state.profile
 
     @property
     def record(self) -> dict[str, Any]:
         """``run.json``: options, task, profile, status, timings, best."""
-        return self._search.state.record
+        return self._state.record
 
     @property
     def task(self) -> Any:
         """The run's :class:`~.task.Task`."""
-        return self._search.task
+        return self._state.task
 
     @property
     def path(self) -> Path:
         """The run directory."""
-        return self._search.run_dir
+        return self._state.run_dir
 
     @property
     def tree(self) -> Any:
         """The search :class:`~.mcts.Tree`."""
-        return self._search.tree
+        return self._state.tree
 
     @property
     def best(self) -> Node | None:
@@ -210,14 +196,14 @@ class Run:
         blend = self._blend(node_id)
         if blend:
             return ensemble_cells(
-                self._search,
+                self._planner,
                 blend,
                 data_path=data_path,
                 test_path=test_path,
                 include_extras=include_extras,
             )
         return pipeline_cells(
-            self._search,
+            self._planner,
             self.node(node_id),
             data_path=data_path,
             test_path=test_path,
@@ -326,13 +312,13 @@ def run(
     *,
     rollouts: int | None = None,
     time_budget: str | float | None = None,
-    parallel: int = 1,
-    seed: int = 0,
+    parallel: int | None = None,
+    seed: int | None = None,
     test: pd.DataFrame | None = None,
     metric: str | None = None,
     task: str | None = None,
-    max_depth: int = 5,
-    cv_folds: int = DEFAULT_CV_FOLDS,
+    max_depth: int | None = None,
+    cv_folds: int | None = None,
     name: str | None = None,
     runs_dir: str | Path | None = None,
     listeners: list[Listener] | None = None,
@@ -358,25 +344,26 @@ def run(
     ``fallback="builtin"`` keeps a run going on the built-in catalog when the LLM fails;
     ``token_budget`` caps the LLM tokens of the run; ``description`` is the task in words.
     ``cv_folds`` folds score the best nodes out of fold over train + dev for the final choice
-    (``0``: choose on dev alone).
+    (``0``: choose on dev alone). Options left ``None`` take their defaults
+    (:data:`~.options.OPTION_DEFAULTS`: one simulation at a time, seed 0, all five stages, three
+    folds).
     """
     store = RunStore(runs_dir)
-    budget = parse_duration(time_budget)
-    options = SearchOptions(
-        rollouts=default_rollouts(rollouts, budget),
-        time_budget=budget,
-        parallel=parallel,
-        seed=seed,
-        max_depth=max_depth,
-        cv_folds=cv_folds,
-        **llm_options(
-            llm,
-            insights=insights,
-            fallback=fallback,
-            token_budget=token_budget,
-            base_url=base_url,
-            api_key_env=api_key_env,
-        ),
+    options = build_options(
+        {
+            "rollouts": rollouts,
+            "time_budget": time_budget,
+            "parallel": parallel,
+            "seed": seed,
+            "max_depth": max_depth,
+            "cv_folds": cv_folds,
+            "llm": llm,
+            "insights": insights,
+            "fallback": fallback,
+            "token_budget": token_budget,
+            "base_url": base_url,
+            "api_key_env": api_key_env,
+        }
     )
     run_id = create_run(
         df,

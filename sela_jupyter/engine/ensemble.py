@@ -34,7 +34,8 @@ import cloudpickle
 import numpy as np
 
 from .cells import saved_scorer
-from .mcts import DONE, Tree
+from .mcts import Tree
+from .statuses import NodeStatus
 from .task import Task
 
 log = logging.getLogger(__name__)
@@ -357,7 +358,9 @@ def final_blend(
     EDA node scores exactly like its parent) joins only once. ``None`` when no node saved outputs.
     """
     score = saved_scorer(task)
-    done = [n for n in tree.nodes.values() if n.status == DONE and n.dev_score is not None]
+    done = [
+        n for n in tree.nodes.values() if n.status == NodeStatus.DONE and n.dev_score is not None
+    ]
     direction = -1 if task.direction == "maximize" else 1
     done.sort(key=lambda n: (direction * n.dev_score, n.depth))  # type: ignore[operator]
     saved: dict[str, dict[str, Any] | None] = {}

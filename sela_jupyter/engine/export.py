@@ -18,8 +18,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from .cells import EVALUATION_SOURCE, export_setup_source
 from .ensemble import ensemble_class_source
 from .errors import SelaInputError
-from .insights import STAGES, Insight
-from .mcts import DONE, Node
+from .mcts import Node
+from .planning import Planner, pipeline_steps
+from .run_state import RunState
+from .statuses import NodeStatus
 
 
 @dataclass
@@ -35,25 +37,18 @@ class ExportCell:
         return {"role": self.role, "kind": self.kind, "source": self.source}
 
 
-def _stage_cells(search: Any, node: Node) -> list[ExportCell]:
+def _stage_cells(planner: Planner, node: Node) -> list[ExportCell]:
     """One cell per stage of ``node``'s path, then the defaults for the stages after it."""
-    path = search.tree.path(node)
-    insights: list[Insight] = [n.insight for n in path if n.insight is not None]
     cells = []
-    for depth, path_node in enumerate(path, start=1):
-        stage = STAGES[depth - 1]
-        code = search.stage_code(stage, path_node.insight, insights[: depth - 1])
+    for step in pipeline_steps(planner.state.tree, node):
+        code = planner.stage_code(step.stage, step.insight, step.earlier)
         if code.strip():
-            cells.append(ExportCell(stage, code))
-    for stage in STAGES[node.depth :]:
-        code = search.stage_code(stage, None, insights)
-        if code.strip():
-            cells.append(ExportCell(stage, code))
+            cells.append(ExportCell(step.stage, code))
     return cells
 
 
-def _insight_list(search: Any, node: Node) -> str:
-    insights = search.tree.insights(node)
+def _insight_list(run: RunState, node: Node) -> str:
+    insights = run.tree.insights(node)
     return "\n".join(f"- **{i.stage}**: {i.text}" for i in insights) or "- built-in defaults"
 
 
@@ -62,20 +57,18 @@ def _scores(task: Any, dev: float, test: float | None) -> str:
     return text + (f", test {task.metric}: **{test:.6g}**" if test is not None else "")
 
 
-def _setup_cell(search: Any, data_path: str, test_path: str | None) -> ExportCell:
-    has_test = bool(search.state.record["data"].get("has_test_frame"))
+def _setup_cell(run: RunState, data_path: str, test_path: str | None) -> ExportCell:
+    has_test = bool(run.record["data"].get("has_test_frame"))
     return ExportCell(
         "setup",
-        export_setup_source(
-            search.task, data_path=data_path, has_test=has_test, test_path=test_path
-        ),
+        export_setup_source(run.task, data_path=data_path, has_test=has_test, test_path=test_path),
     )
 
 
-def _extra_cells(search: Any) -> list[ExportCell]:
+def _extra_cells(run: RunState) -> list[ExportCell]:
     """The test score (when the test rows have labels) and a prediction example."""
-    task = search.task
-    data = search.state.record["data"]
+    task = run.task
+    data = run.record["data"]
     cells = []
     if not data.get("has_test_frame") or data.get("has_test_labels"):
         cells.append(
@@ -100,28 +93,34 @@ def _extra_cells(search: Any) -> list[ExportCell]:
 
 
 def pipeline_cells(
-    search: Any, node: Node, *, data_path: str, test_path: str | None, include_extras: bool = True
+    planner: Planner,
+    node: Node,
+    *,
+    data_path: str,
+    test_path: str | None,
+    include_extras: bool = True,
 ) -> list[ExportCell]:
-    """The cells that rebuild ``node``'s pipeline (``search`` is a :class:`~.search.Search`)."""
-    if node.status != DONE:
+    """The cells that rebuild ``node``'s pipeline, its stage code from ``planner``."""
+    run = planner.state
+    if node.status != NodeStatus.DONE:
         raise SelaInputError(f"node {node.id} has no finished simulation to export")
     header = (
-        f"# SELA pipeline: run `{search.run_id}`, node `{node.id}`\n\n"
-        + _scores(search.task, node.dev_score, node.test_score)  # type: ignore[arg-type]
+        f"# SELA pipeline: run `{run.run_id}`, node `{node.id}`\n\n"
+        + _scores(run.task, node.dev_score, node.test_score)  # type: ignore[arg-type]
         + "\n\n"
-        + _insight_list(search, node)
+        + _insight_list(run, node)
     )
     cells = [
         ExportCell("title", header, kind="markdown"),
-        _setup_cell(search, data_path, test_path),
+        _setup_cell(run, data_path, test_path),
     ]
-    cells += _stage_cells(search, node)
+    cells += _stage_cells(planner, node)
     cells.append(ExportCell("evaluation", EVALUATION_SOURCE))
-    return cells + (_extra_cells(search) if include_extras else [])
+    return cells + (_extra_cells(run) if include_extras else [])
 
 
 def ensemble_cells(
-    search: Any,
+    planner: Planner,
     final: dict[str, Any],
     *,
     data_path: str,
@@ -131,8 +130,9 @@ def ensemble_cells(
     """The cells that rebuild a final candidate that is more than one node's pipeline: each
     member's stages and fit, then the weighted average, with the final's decision threshold
     where it has one (``final`` is ``run.json``'s ``final``)."""
-    task = search.task
-    members = [(search.tree[m["node"]], int(m["weight"])) for m in final["members"]]
+    run = planner.state
+    task = run.task
+    members = [(run.tree[m["node"]], int(m["weight"])) for m in final["members"]]
     total = sum(weight for _, weight in members)
     threshold = final.get("threshold")
     if len(members) > 1:
@@ -153,13 +153,13 @@ def ensemble_cells(
             f" {threshold:.2f}, the threshold with the best F1 out of fold over train + dev"
         )
     header = (
-        f"# SELA pipeline: run `{search.run_id}`, {title}\n\n"
+        f"# SELA pipeline: run `{run.run_id}`, {title}\n\n"
         + _scores(task, final["dev_score"], final.get("test_score"))
         + f"\n\nThe run's final candidate: {what}."
     )
     cells = [
         ExportCell("title", header, kind="markdown"),
-        _setup_cell(search, data_path, test_path),
+        _setup_cell(run, data_path, test_path),
     ]
     cells.append(
         ExportCell(
@@ -176,11 +176,11 @@ def ensemble_cells(
                 f"## Member {number}: node `{node.id}`, weight {weight}/{total}\n\n"
                 + _scores(task, node.dev_score, node.test_score)  # type: ignore[arg-type]
                 + "\n\n"
-                + _insight_list(search, node),
+                + _insight_list(run, node),
                 kind="markdown",
             )
         )
-        stages = _stage_cells(search, node)
+        stages = _stage_cells(planner, node)
         restart = "train, notes = original_train.copy(), {}\n\n"
         if stages:
             stages[0].source = restart + stages[0].source
@@ -211,7 +211,7 @@ def ensemble_cells(
             'print(f"dev {METRIC}: {dev_score:.6g}")',
         )
     )
-    return cells + (_extra_cells(search) if include_extras else [])
+    return cells + (_extra_cells(run) if include_extras else [])
 
 
 def cells_to_notebook(cells: list[ExportCell], metadata: dict[str, Any] | None = None) -> Any:

@@ -16,18 +16,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .insights import STAGES, Insight, InsightPool
+from .statuses import WAITING_NODE_STATUSES, NodeStatus
 
 EXPLORATION = 1.4
 UNVISITED_COUNT = 0.8
 WIDTH = 5
 
 # Node statuses, in the order a node goes through them.
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-#: A simulation that was abandoned (the run stopped, its budget was spent, its process died):
-#: a final state on disk, and like ``queued`` the node may be simulated again on resume.
-CANCELLED = "cancelled"
-#: Statuses of a node that waits for a simulation.
-WAITING = (QUEUED, CANCELLED)
 
 
 @dataclass
@@ -41,7 +36,7 @@ class Node:
     children: list[str] = field(default_factory=list)
     visits: int = 0
     value: float = 0.0
-    status: str = QUEUED
+    status: NodeStatus = NodeStatus.QUEUED
     dev_score: float | None = None
     test_score: float | None = None
     error: str | None = None
@@ -60,7 +55,7 @@ class Node:
     @property
     def simulated(self) -> bool:
         """True once a simulation of this node finished, well or not."""
-        return self.status in (DONE, FAILED)
+        return self.status in (NodeStatus.DONE, NodeStatus.FAILED)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form used by the store, REST and events alike."""
@@ -76,6 +71,8 @@ class Node:
         data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if data.get("insight"):
             data["insight"] = Insight.from_dict(data["insight"])
+        if "status" in data:
+            data["status"] = NodeStatus(data["status"])
         return cls(**data)
 
 
@@ -134,16 +131,20 @@ class Tree:
         if pinned:
             node = pinned[0]
             node.pinned = False
-            if node.status in WAITING:
+            if node.status in WAITING_NODE_STATUSES:
                 return node
             if not node.expanded and not self.is_terminal(node):
                 self.expand(node, pool)
         blocked: set[str] = set()  # nodes whose every child is busy, for this call only
         node = self.root
         while True:
-            if node.status in WAITING:
+            if node.status in WAITING_NODE_STATUSES:
                 return node
-            if not node.expanded and not self.is_terminal(node) and node.status != RUNNING:
+            if (
+                not node.expanded
+                and not self.is_terminal(node)
+                and node.status != NodeStatus.RUNNING
+            ):
                 self.expand(node, pool)
             candidates = [
                 self.nodes[c]
@@ -164,10 +165,10 @@ class Tree:
 
     def _available(self, node: Node) -> bool:
         """Can the descent go into ``node`` (or simulate it) right now?"""
-        if node.pruned or node.exhausted or node.status == RUNNING:
+        if node.pruned or node.exhausted or node.status == NodeStatus.RUNNING:
             return False
         # A failed node's children would inherit its broken stage: do not grow below it.
-        if node.status == FAILED or (node.simulated and self.is_terminal(node)):
+        if node.status == NodeStatus.FAILED or (node.simulated and self.is_terminal(node)):
             node.exhausted = True
             return False
         return True
@@ -188,7 +189,9 @@ class Tree:
         choices = [i for i in pool.for_stage(stage) if i.id not in taken]
         random.Random(f"{self.seed}:{node.id}").shuffle(choices)
         level = [n for n in self.nodes.values() if n.depth == node.depth + 1 and n.insight]
-        tried = Counter(n.insight.id for n in level if n.simulated or n.status == RUNNING)
+        tried = Counter(
+            n.insight.id for n in level if n.simulated or n.status == NodeStatus.RUNNING
+        )
         held = Counter(n.insight.id for n in level)
         # A stable sort: ties keep the shuffle's order.
         choices.sort(key=lambda insight: (tried[insight.id], held[insight.id]))
@@ -230,7 +233,7 @@ class Tree:
     # -- simulation bookkeeping --------------------------------------------------------------
     def begin(self, node: Node) -> None:
         """Mark ``node`` running and put a virtual loss on its path."""
-        node.status = RUNNING
+        node.status = NodeStatus.RUNNING
         for n in [self.root, *self.path(node)]:
             n.in_flight += 1
 
@@ -244,7 +247,7 @@ class Tree:
         error: str | None = None,
     ) -> None:
         """Record a simulation's result on ``node`` and backpropagate ``reward`` to the root."""
-        node.status = FAILED if error else DONE
+        node.status = NodeStatus.FAILED if error else NodeStatus.DONE
         node.dev_score = dev_score
         node.test_score = test_score
         node.error = error
@@ -256,7 +259,7 @@ class Tree:
     def cancel(self, node: Node) -> None:
         """Undo :meth:`begin` for a simulation that was abandoned (budget over, run stopped): the
         node is ``cancelled``, and may be simulated again when the run resumes."""
-        node.status = CANCELLED
+        node.status = NodeStatus.CANCELLED
         for n in [self.root, *self.path(node)]:
             n.in_flight = max(0, n.in_flight - 1)
 
@@ -269,7 +272,7 @@ class Tree:
         """
         best: Node | None = None
         for node in self.nodes.values():
-            if node.status != DONE or node.dev_score is None:
+            if node.status != NodeStatus.DONE or node.dev_score is None:
                 continue
             if (
                 best is None
@@ -306,8 +309,8 @@ class Tree:
         tree.nodes = {}
         for raw in data["nodes"]:
             node = Node.from_dict(raw)
-            if node.status == RUNNING:
-                node.status = CANCELLED
+            if node.status == NodeStatus.RUNNING:
+                node.status = NodeStatus.CANCELLED
             tree.nodes[node.id] = node
         tree.root = tree.nodes[data["root"]]
         return tree

@@ -14,6 +14,7 @@ from pathlib import Path
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default
 
+from ..engine.options import OPTION_DEFAULTS
 from ..engine.runlog import ENGINE_LOGGER, ForwardHandler
 from ..engine.store import DEFAULT_RUNS_DIR, RunStore
 from .handlers import handler_list
@@ -36,7 +37,7 @@ class SelaApp(ExtensionApp):
         ),
     )
     default_rollouts = Int(
-        10,
+        OPTION_DEFAULTS["rollouts"],
         config=True,
         help="Simulations a run performs when the request gives neither rollouts nor a time budget.",
     )
@@ -49,12 +50,12 @@ class SelaApp(ExtensionApp):
         ),
     )
     default_parallel = Int(
-        1,
+        OPTION_DEFAULTS["parallel"],
         config=True,
         help="Simulations a run executes at once (one child kernel each) unless the request says.",
     )
     default_max_depth = Int(
-        5,
+        OPTION_DEFAULTS["max_depth"],
         config=True,
         help="Pipeline stages searched (1 = eda only ... 5 = up to ensemble) unless the request says.",
     )
@@ -76,12 +77,12 @@ class SelaApp(ExtensionApp):
         ),
     )
     simulation_timeout = Float(
-        300.0,
+        OPTION_DEFAULTS["simulation_timeout"],
         config=True,
         help="Seconds one simulation (all its cells) may take before it is stopped and scores 0.",
     )
     cell_timeout = Float(
-        120.0,
+        OPTION_DEFAULTS["cell_timeout"],
         config=True,
         help="Seconds one stage cell may run before its simulation is stopped and scores 0.",
     )

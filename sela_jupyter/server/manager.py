@@ -25,21 +25,12 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine.api import parse_duration
 from ..engine.errors import RunNotFoundError, SelaInputError
-from ..engine.llm import llm_options
-from ..engine.search import (
-    DEFAULT_CV_FOLDS,
-    DEFAULT_ROLLOUTS,
-    QUEUED_RUN,
-    STOPPED,
-    Search,
-    SearchOptions,
-    create_run,
-    default_rollouts,
-    interrupt_if_orphaned,
-    interrupt_orphaned_runs,
-)
+from ..engine.new_run import create_run
+from ..engine.options import REQUEST_OPTIONS, SearchOptions, build_options
+from ..engine.run_status import interrupt_if_orphaned, interrupt_orphaned_runs
+from ..engine.search import Search
+from ..engine.statuses import RunStatus
 from ..engine.store import RunStore, validate_id
 
 EVENT_SCHEMA_ID = "https://events.sela-jupyter.org/sela_jupyter/run/v1"
@@ -67,21 +58,6 @@ SUMMARY_KEYS = (
     "warnings",
     "error",
 )
-
-_OPTION_KEYS = {
-    "rollouts",
-    "time_budget",
-    "parallel",
-    "seed",
-    "max_depth",
-    "cv_folds",
-    "cell_timeout",
-    "simulation_timeout",
-    "llm",
-    "insights",
-    "fallback",
-    "token_budget",
-}
 
 
 class RunBusyError(SelaInputError):
@@ -189,71 +165,11 @@ class RunManager:
 
     # -- options --------------------------------------------------------------------------------
     def search_options(self, given: dict[str, Any] | None) -> SearchOptions:
-        """Request options over the server's defaults, validated."""
+        """Request options over the server's defaults, validated (see
+        :func:`~sela_jupyter.engine.options.build_options`)."""
         if given is not None and not isinstance(given, dict):
             raise SelaInputError("'options' must be an object, e.g. {\"rollouts\": 10}")
-        given = dict(given or {})
-        unknown = sorted(set(given) - _OPTION_KEYS)
-        if unknown:
-            raise SelaInputError(
-                f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(_OPTION_KEYS))}"
-            )
-        llm = self._llm_options(given)
-        budget = given.get("time_budget")
-        budget = parse_duration(budget) if budget not in (None, "") else None
-        rollouts = given.get("rollouts")
-        if rollouts is None and "rollouts" not in given:
-            default_budget = self.defaults.get("time_budget")
-            rollouts = default_rollouts(
-                None, budget, default=self.defaults.get("rollouts", DEFAULT_ROLLOUTS)
-            )
-            if budget is None and default_budget:
-                budget = parse_duration(default_budget)
-        try:
-            return SearchOptions(
-                rollouts=None if rollouts is None else int(rollouts),
-                time_budget=budget,
-                parallel=int(given.get("parallel", self.defaults.get("parallel", 1))),
-                seed=int(given.get("seed", 0)),
-                max_depth=int(given.get("max_depth", self.defaults.get("max_depth", 5))),
-                cv_folds=int(given.get("cv_folds", DEFAULT_CV_FOLDS)),
-                cell_timeout=float(
-                    given.get("cell_timeout", self.defaults.get("cell_timeout", 120.0))
-                ),
-                simulation_timeout=float(
-                    given.get("simulation_timeout", self.defaults.get("simulation_timeout", 300.0))
-                ),
-                **llm,
-            )
-        except (TypeError, ValueError, OverflowError) as exc:
-            if isinstance(exc, SelaInputError):
-                raise
-            raise SelaInputError(f"bad option value: {exc}") from exc
-
-    def _llm_options(self, given: dict[str, Any]) -> dict[str, Any]:
-        """The LLM fields of a run's options: the request's, else the server's model.
-
-        A model the request names must be usable (key or endpoint); the server's own default
-        model without a key quietly means the built-in catalog.
-        """
-        requested = given.pop("llm", None)
-        kwargs = {
-            "insights": given.pop("insights", None),
-            "fallback": given.pop("fallback", None),
-            "token_budget": given.pop("token_budget", self.defaults.get("token_budget")),
-            "base_url": self.defaults.get("llm_base_url") or None,
-            "api_key_env": self.defaults.get("llm_key_env") or None,
-        }
-        if requested not in (None, ""):
-            return llm_options(str(requested), **kwargs)
-        default = self.defaults.get("llm") or None
-        try:
-            return llm_options(default, **kwargs)
-        except SelaInputError:
-            if kwargs["insights"] in ("llm", "both"):
-                raise
-            self.log.warning("SelaApp.model=%s has no API key: using the built-in catalog", default)
-            return llm_options("off")
+        return build_options(given or {}, self.defaults, allowed=REQUEST_OPTIONS)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, body: dict[str, Any]) -> str:
@@ -327,7 +243,7 @@ class RunManager:
             return
         self.queue.append(run_id)
         record = self.store.read_run(run_id)
-        record.update(status=QUEUED_RUN, pid=os.getpid())  # this server holds it now
+        record.update(status=RunStatus.QUEUED, pid=os.getpid())  # this server holds it now
         self.store.write_run(run_id, record)
         self._emit({"type": "run_queued", "run_id": run_id, "run": record})
 
@@ -365,7 +281,7 @@ class RunManager:
         active.keepalive = asyncio.ensure_future(self._keep_kernels_alive(active))
         try:
             record = await active.search.run()
-            if record.get("status") == "failed":
+            if record.get("status") == RunStatus.FAILED:
                 self.log.warning("SELA run %s failed: %s", run_id, record.get("error"))
         except Exception:
             self.log.exception("SELA run %s failed", run_id)
@@ -399,7 +315,7 @@ class RunManager:
         if run_id in self.queue:  # never started: it just leaves the queue
             self.queue.remove(run_id)
             record = self.store.read_run(run_id)
-            record["status"] = STOPPED
+            record["status"] = RunStatus.STOPPED
             self.store.write_run(run_id, record)
             return
         active = self.active.get(run_id)

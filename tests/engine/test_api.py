@@ -14,7 +14,7 @@ import sela_jupyter
 from sela_jupyter.engine.api import parse_duration
 from sela_jupyter.engine.ensemble import WeightedEnsemble, is_own_pipeline
 from sela_jupyter.engine.errors import SelaError, SelaInputError
-from sela_jupyter.engine.search import DEFAULT_ROLLOUTS
+from sela_jupyter.engine.options import DEFAULT_ROLLOUTS
 
 
 def test_run_returns_leaderboard_pipeline_and_predictions(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ import pandas as pd
 
 from sela_jupyter.engine.coder import TemplateCoder
 from sela_jupyter.engine.cpu import CpuBudget
-from sela_jupyter.engine.search import Search, SearchOptions, create_run
+from sela_jupyter.engine.new_run import create_run
+from sela_jupyter.engine.options import SearchOptions
+from sela_jupyter.engine.search import Search
 from sela_jupyter.engine.store import RunStore
 
 

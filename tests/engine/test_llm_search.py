@@ -17,7 +17,9 @@ from llm_server import ChatServer, last_user, stage_of
 
 import sela_jupyter
 from sela_jupyter.engine.insights import Insight, InsightPool
-from sela_jupyter.engine.search import Search, SearchOptions, create_run
+from sela_jupyter.engine.new_run import create_run
+from sela_jupyter.engine.options import SearchOptions
+from sela_jupyter.engine.search import Search
 from sela_jupyter.engine.store import RunStore
 
 KEY = "sk-test-SECRET-5f2c9a7e1b"

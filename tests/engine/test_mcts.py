@@ -8,16 +8,8 @@ import math
 import pytest
 
 from sela_jupyter.engine.insights import STAGES, Insight, InsightPool
-from sela_jupyter.engine.mcts import (
-    CANCELLED,
-    DONE,
-    QUEUED,
-    RUNNING,
-    UNVISITED_COUNT,
-    WIDTH,
-    Tree,
-    uct_dp_score,
-)
+from sela_jupyter.engine.mcts import UNVISITED_COUNT, WIDTH, Tree, uct_dp_score
+from sela_jupyter.engine.statuses import NodeStatus
 
 
 def make_pool(per_stage: int = 7) -> InsightPool:
@@ -94,7 +86,7 @@ def test_parallel_selections_differ_while_running() -> None:
         tree.begin(node)
         picked.append(node.id)
     assert len(set(picked)) == 4
-    assert all(tree[i].status == RUNNING for i in picked)
+    assert all(tree[i].status == NodeStatus.RUNNING for i in picked)
 
 
 def test_a_cancelled_node_drops_its_virtual_loss_and_is_simulated_again_next() -> None:
@@ -103,7 +95,7 @@ def test_a_cancelled_node_drops_its_virtual_loss_and_is_simulated_again_next() -
     node = tree.select(pool)
     tree.begin(node)
     tree.cancel(node)
-    assert node.status == CANCELLED
+    assert node.status == NodeStatus.CANCELLED
     assert all(n.in_flight == 0 for n in tree)
     assert tree.select(pool) is node
 
@@ -148,7 +140,9 @@ def test_tree_round_trips_through_json() -> None:
     again = Tree.from_dict(data)
     assert [n.id for n in again] == [n.id for n in tree]
     assert again.root.visits == tree.root.visits
-    assert sum(n.status == RUNNING for n in again) == 0  # running nodes come back cancelled
+    assert (
+        sum(n.status == NodeStatus.RUNNING for n in again) == 0
+    )  # running nodes come back cancelled
     assert again.select(pool) is not None
 
 
@@ -185,7 +179,7 @@ def test_best_respects_metric_direction() -> None:
         tree.finish(node, reward=1 / (1 + s), dev_score=s)
     assert tree.best(lambda a, b: a < b).dev_score == 3.0
     assert tree.best(lambda a, b: a > b).dev_score == 5.0
-    assert all(n.status in (DONE, QUEUED) for n in tree)
+    assert all(n.status in (NodeStatus.DONE, NodeStatus.QUEUED) for n in tree)
 
 
 def test_best_breaks_ties_towards_the_shallower_node() -> None:

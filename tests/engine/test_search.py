@@ -17,8 +17,11 @@ from sela_jupyter.engine.catalog import entry_for
 from sela_jupyter.engine.coder import TemplateCoder
 from sela_jupyter.engine.errors import SelaRunError
 from sela_jupyter.engine.insights import Insight, InsightPool
+from sela_jupyter.engine.new_run import create_run
+from sela_jupyter.engine.options import SearchOptions
+from sela_jupyter.engine.run_status import interrupt_orphaned_runs
 from sela_jupyter.engine.runner import ChildKernel
-from sela_jupyter.engine.search import Search, SearchOptions, create_run, interrupt_orphaned_runs
+from sela_jupyter.engine.search import Search
 from sela_jupyter.engine.store import RunStore
 
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from sela_jupyter.engine.search import SearchOptions, create_run
+from sela_jupyter.engine.new_run import create_run
+from sela_jupyter.engine.options import SearchOptions
 from sela_jupyter.engine.store import RunStore
 from sela_jupyter.server.handlers import ROUTES, verbs
 
