@@ -1,7 +1,7 @@
 """Compare two random-search spaces for the catalog's tuned XGBoost on regression tables that are
 not in the benchmark.
 
-``current`` is the space ``model.xgb_random_search`` samples (see ``coder._tuned_xgb``); ``wide``
+``current`` is the space ``model.xgb_random_search`` samples (see ``codegen.model._xgb_tuned``); ``wide``
 is a FLAML-like alternative: more and slower rounds, an L1 penalty, wider regularisation. Each is
 searched with 12 draws ranked by 3-fold CV on a 75% split, then scored on the other 25%, three
 splits per table; scores are the engine's default booster's RMSE over the searched booster's
@@ -26,7 +26,7 @@ from scipy.stats import loguniform, randint, uniform
 from sklearn.model_selection import RandomizedSearchCV, train_test_split
 from xgboost import XGBRegressor
 
-from sela_jupyter.engine.coder import DEFAULT_MODEL
+from sela_jupyter.engine.codegen import DEFAULT_MODEL
 
 #: (package, table, target): regression tables outside the benchmark.
 TABLES = (

@@ -2,8 +2,10 @@
 
 Each :class:`CatalogEntry` is one idea for one stage: a stable key (the insight id), the sentence a
 data scientist reads in the tree view, a predicate that says whether the idea applies to a data
-profile and task, and a ``spec`` that tells the template coder (:mod:`.coder`) what to render.
+profile and task, and a ``spec`` that tells the template coder (:mod:`.codegen`) what to render.
 Estimator hyper-parameters live here, so tuning the catalog never touches the code templates.
+Specs are typed per stage (:mod:`.specs`) and checked when an entry is defined.
+:class:`BuiltinProposer` proposes the entries that apply to a data profile.
 
 The entries are ordered: the proposer keeps catalog order, so proposals are deterministic.
 """
@@ -14,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .insights import STAGES, Insight
+from .insights import STAGES, Insight, InsightPool
+from .specs import check_spec
 from .task import CATEGORICAL, DATETIME, NUMERIC, TEXT, DataProfile, Task
 
 Predicate = Callable[[DataProfile, Task], bool]
@@ -44,6 +47,9 @@ class CatalogEntry:
     text: str
     applies: Predicate
     spec: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_spec(self.key, self.stage, self.spec)
 
     def insight(self, profile: DataProfile | None = None) -> Insight:
         """The :class:`Insight` for this entry, its text naming the profile's target."""
@@ -272,6 +278,7 @@ PREPROCESS_DEFAULTS: Mapping[str, Any] = {
     "row_filter": None,  # None | isolation_forest | duplicates
     "target_transform": None,  # None | log1p | power
 }
+check_spec("preprocess defaults", "preprocess", PREPROCESS_DEFAULTS)
 
 _PREPROCESS = [
     CatalogEntry(
@@ -846,3 +853,11 @@ def entry_for(insight_id: str) -> CatalogEntry:
         return CATALOG[insight_id]
     except KeyError:
         raise KeyError(f"no built-in catalog entry {insight_id!r}") from None
+
+
+class BuiltinProposer:
+    """Proposes the catalog insights that apply to a data profile and task (no LLM needed)."""
+
+    def propose(self, profile: DataProfile, task: Task) -> InsightPool:
+        """An insight pool with every applicable catalog entry, in catalog order."""
+        return InsightPool([entry.insight(profile) for entry in applicable_entries(profile, task)])

@@ -1,10 +1,10 @@
-"""Insights: one idea per pipeline stage, the pool that holds them and the built-in proposer.
+"""Insights: one idea per pipeline stage, and the pool that holds them.
 
 An insight is a sentence a data scientist reads in the tree view ("Log-transform the skewed target
 and fit on log1p(price)") plus a stable id. The tree search draws a node's children from the pool
 entries of the child's stage; a coder turns the insights on a root-to-node path into stage code.
-The built-in proposer picks the applicable entries of the curated catalog (:mod:`.catalog`) for a
-data profile, so a search works offline with no LLM.
+The built-in proposer (:class:`.catalog.BuiltinProposer`) picks the applicable entries of the
+curated catalog for a data profile, so a search works offline with no LLM.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
-
-from .task import DataProfile, Task
 
 #: The tree's levels, in order: depth 1 is ``eda`` ... depth 5 is ``ensemble``.
 STAGES = ("eda", "preprocess", "features", "model", "ensemble")
@@ -117,16 +115,6 @@ class InsightPool:
                     raise ValueError(f"insight {insight.id!r} is listed under stage {stage!r}")
                 pool.add(insight)
         return pool
-
-
-class BuiltinProposer:
-    """Proposes the catalog insights that apply to a data profile and task (no LLM needed)."""
-
-    def propose(self, profile: DataProfile, task: Task) -> InsightPool:
-        """An insight pool with every applicable catalog entry, in catalog order."""
-        from .catalog import applicable_entries  # the catalog imports this module
-
-        return InsightPool([entry.insight(profile) for entry in applicable_entries(profile, task)])
 
 
 # -- comparing insight texts -------------------------------------------------------------------

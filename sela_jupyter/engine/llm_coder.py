@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .errors import SimulationError
+from .families import model_libraries, prose_list
 from .insights import Insight
 from .llm import LLMBudgetExhausted, LLMClient, LLMError, TokenUsage
 from .llm_insights import profile_prompt
@@ -55,8 +56,8 @@ STAGE_RULES = {
     "features, e.g. steps.append((name, transformer)) or steps.insert(0, ...) for a step on raw "
     "columns. Custom transformers subclass BaseEstimator and TransformerMixin.",
     "model": "This is the model stage: define `model`, an unfitted scikit-learn-compatible "
-    "estimator for TASK (xgboost and scikit-learn are installed). Do not fit it; the harness "
-    "does. Keep `steps` as it is.",
+    f"estimator for TASK ({prose_list(model_libraries())} are installed). Do not fit it; "
+    "the harness does. Keep `steps` as it is.",
     "ensemble": "This is the ensemble stage: define a new unfitted `model` that combines the "
     "current `model` with others (stacking, voting, bagging). Do not fit it; keep `steps`.",
 }
@@ -86,7 +87,8 @@ def coder_messages(
         {
             "role": "system",
             "content": "You are an expert Python data scientist writing one Jupyter notebook "
-            "cell at a time with pandas, numpy, scikit-learn and xgboost.",
+            "cell at a time with "
+            f"{prose_list(['pandas', 'numpy', 'scikit-learn', *model_libraries()])}.",
         },
         {"role": "user", "content": user},
     ]

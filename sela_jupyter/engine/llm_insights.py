@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .families import model_libraries, prose_list
 from .insights import STAGES, Insight, InsightPool, is_near_duplicate
 from .llm import LLMClient, LLMError, TokenUsage
 from .task import DataProfile, Task
@@ -227,8 +228,8 @@ def profile_prompt(profile: DataProfile, task: Task, *, max_columns: int = 60) -
 
 
 SYSTEM_PROMPT = (
-    "You are an expert data scientist planning machine-learning pipelines with scikit-learn, "
-    "pandas and xgboost. You answer with JSON only."
+    "You are an expert data scientist planning machine-learning pipelines with "
+    f"{prose_list(['scikit-learn', 'pandas', *model_libraries()])}. You answer with JSON only."
 )
 
 

