@@ -30,6 +30,11 @@ def _round(value: Any) -> Any:
     return None if value is None else round(float(value), 10)
 
 
+def _as_dict(record: Any) -> Any:
+    """A record as JSON (older commits hand out dicts, newer ones dataclasses)."""
+    return record.to_dict() if hasattr(record, "to_dict") else record
+
+
 def fingerprint(run: Any, runs_dir: str) -> dict[str, Any]:
     """What a run decided, independent of timing and of where it was stored."""
     nodes = []
@@ -49,7 +54,7 @@ def fingerprint(run: Any, runs_dir: str) -> dict[str, Any]:
                 "test": _round(node.test_score),
             }
         )
-    final = run.final
+    final = _as_dict(run.final)
     if final:
         final = {k: v for k, v in final.items() if k not in ("seconds", "timings")}
     exported = [
@@ -60,7 +65,12 @@ def fingerprint(run: Any, runs_dir: str) -> dict[str, Any]:
         }
         for c in run.cells()
     ]
-    return {"status": run.record["status"], "nodes": nodes, "final": final, "export": exported}
+    return {
+        "status": str(_as_dict(run.record)["status"]),
+        "nodes": nodes,
+        "final": final,
+        "export": exported,
+    }
 
 
 def main() -> None:

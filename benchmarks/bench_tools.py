@@ -192,9 +192,9 @@ def run_sela(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[
     if not test_labels.index.equals(split.X_test.index):
         raise RuntimeError("sela's held-out rows differ from the harness split")
     best = run.best
-    final = run.final or {}
+    final = run.final.to_dict() if run.final else {}
     overheads = simulation_overheads(run)
-    simulations = int(run.record.get("simulations") or 0)
+    simulations = run.record.simulations
     board = run.leaderboard(limit=8)
     failed = sum(1 for node in run.tree if node.simulated and node.dev_score is None)
     return {

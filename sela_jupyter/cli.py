@@ -128,8 +128,6 @@ class ProgressPrinter:
 
 
 def _print_summary(run: Any, stream: TextIO = sys.stdout, *, error: bool = True) -> None:
-    from .engine.ensemble import final_label, shows_final
-
     record = run.record
     task = run.task
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
@@ -138,8 +136,8 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout, *, error: bool = True)
         board["insights"] = board["insights"].str.split(" > ").str[-1].str.slice(0, 60)
         board = board.rename(columns={"insights": "insight"})
         print(
-            f"\nrun {run.id}: {record['status']}, {record['simulations']} simulations, "
-            f"{record['timings'].get('elapsed', 0):.1f}s",
+            f"\nrun {run.id}: {record.status}, {record.simulations} simulations, "
+            f"{record.timings.elapsed:.1f}s",
             file=stream,
         )
         print(
@@ -160,16 +158,16 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout, *, error: bool = True)
         for insight in run.tree.insights(best):
             print(f"  {insight.stage:<10} {insight.text}", file=stream)
     final = run.final
-    if shows_final(final, best.id if best else None):
-        what = final_label(final, weights=True)
+    if final is not None and final.shows_beside(best.id if best else None):
+        what = final.label(weights=True)
         chosen = (
-            f"chosen out of fold on train + dev (cv {task.metric} {final['cv_score']:.6g})"
-            if final.get("chosen_on") == "cv" and final.get("cv_score") is not None
+            f"chosen out of fold on train + dev (cv {task.metric} {final.cv_score:.6g})"
+            if final.chosen_on == "cv" and final.cv_score is not None
             else "chosen on dev"
         )
-        test = final.get("test_score")
+        test = final.test_score
         print(
-            f"\nfinal: {what}: dev {task.metric} {final['dev_score']:.6g}"
+            f"\nfinal: {what}: dev {task.metric} {final.dev_score:.6g}"
             + (f", test {task.metric} {test:.6g}" if test is not None else "")
             + f"\n  {chosen}; sela export exports it, --node best the best node on dev",
             file=stream,
@@ -178,18 +176,18 @@ def _print_summary(run: Any, stream: TextIO = sys.stdout, *, error: bool = True)
         f"\nnotebooks: {run.path / 'nodes'}/<node>/notebook.ipynb ({len(run.notebooks())} written)",
         file=stream,
     )
-    tokens = record.get("tokens") or {}
-    if record.get("llm") or tokens.get("calls"):
-        model = (record.get("llm") or {}).get("model", "")
+    tokens = record.tokens
+    if record.llm or tokens.calls:
+        model = record.llm.model if record.llm else ""
         print(
-            f"LLM {model}: {tokens.get('calls', 0)} calls, {tokens.get('prompt', 0)} prompt + "
-            f"{tokens.get('completion', 0)} completion tokens, ~${tokens.get('cost', 0.0):.4f}",
+            f"LLM {model}: {tokens.calls} calls, {tokens.prompt} prompt + "
+            f"{tokens.completion} completion tokens, ~${tokens.cost:.4f}",
             file=stream,
         )
-    for warning in record.get("warnings") or []:
+    for warning in record.warnings:
         print(f"warning: {warning}", file=stream)
-    if error and record.get("error"):
-        print(f"error: {record['error']}", file=stream)
+    if error and record.error:
+        print(f"error: {record.error}", file=stream)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -221,10 +219,10 @@ def _search(store: Any, run_id: str) -> int:
     from .engine.search import Search
 
     run = Run(store, run_id)
-    opts = run.record["options"]
+    opts = run.record.options
     print(f"run {run_id} in {run.path}", file=sys.stderr)
     print(run.profile.summary(), file=sys.stderr)
-    printer = ProgressPrinter(opts.get("rollouts"), opts.get("time_budget"), run.task.metric)
+    printer = ProgressPrinter(opts.rollouts, opts.time_budget, run.task.metric)
     search = Search(store, run_id, listeners=[printer])
     try:
         run_sync(search.run())
@@ -234,7 +232,7 @@ def _search(store: Any, run_id: str) -> int:
         return 130
     printer.close()
     run.reload()
-    if run.record["simulations"]:  # a run whose kernels never started has nothing to list
+    if run.record.simulations:  # a run whose kernels never started has nothing to list
         _print_summary(run, error=False)
     if run.failure:  # one line from main(), exit status 1
         raise SelaRunError(run.failure, run_id=run.id, run_dir=str(run.path))
@@ -264,18 +262,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for r in runs:
-        best = r.get("best") or {}
-        task = r.get("task", {})
         rows.append(
             {
-                "id": r["id"],
-                "status": r.get("status"),
-                "target": task.get("target"),
-                "metric": task.get("metric"),
-                "best dev": best.get("dev_score"),
-                "best test": best.get("test_score"),
-                "sims": r.get("simulations"),
-                "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.get("created", 0))),
+                "id": r.id,
+                "status": str(r.status),
+                "target": r.task.target,
+                "metric": r.task.metric,
+                "best dev": r.best.dev_score if r.best else None,
+                "best test": r.best.test_score if r.best else None,
+                "sims": r.simulations,
+                "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
             }
         )
     print(pd.DataFrame(rows).to_string(index=False))

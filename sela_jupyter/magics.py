@@ -290,11 +290,11 @@ class LocalBackend:
 
     def list_runs(self) -> list[dict[str, Any]]:
         """Stored runs, newest first."""
-        return [{**r, "active": self.active(r["id"])} for r in self.store.list_runs()]
+        return [{**r.to_dict(), "active": self.active(r.id)} for r in self.store.list_runs()]
 
     def snapshot(self, run_id: str) -> dict[str, Any]:
         """The run with its tree, read from the run directory (written atomically)."""
-        record = self.store.read_run(run_id)
+        record = self.store.read_run(run_id).to_dict()
         return {**record, "active": self.active(run_id), "tree": self.store.read_tree(run_id)}
 
     def node(self, run_id: str, node_id: str) -> dict[str, Any]:
@@ -303,7 +303,8 @@ class LocalBackend:
         node = next((n for n in tree["nodes"] if n["id"] == node_id), None)
         if node is None:
             raise RunNotFoundError(f"run {run_id} has no node {node_id!r}")
-        return {**(self.store.read_node(run_id, node_id) or {}), "node": node}
+        result = self.store.read_node(run_id, node_id)
+        return {**(result.to_dict() if result else {}), "node": node}
 
     def _run(self, run_id: str) -> Any:
         from .engine.api import Run
@@ -701,21 +702,23 @@ class SelaMagics(Magics):
         view = self.views.get(run_id)
         if view is not None:
             view.refresh()
+        from .engine.records import RunRecord
         from .engine.run_status import failure_message
 
-        failure = failure_message(run_id, record)  # the run may live on another machine: no log
+        ended = RunRecord.from_dict(record)
+        # The run may live on another machine: no log to point at.
+        failure = failure_message(run_id, ended.status, ended.error)
         if failure is not None:
             raise SelaRunError(failure, run_id=run_id)
-        best = record.get("best") or {}
-        metric = (record.get("task") or {}).get("metric", "score")
+        best = ended.best
         print(
-            f"run {run_id}: {record.get('status')}, {record.get('simulations')} simulations"
+            f"run {run_id}: {ended.status}, {ended.simulations} simulations"
             + (
-                f", best node {best['node']} dev {metric} {best['dev_score']:.6g}"
-                if best.get("dev_score") is not None
+                f", best node {best.node} dev {ended.task.metric} {best.dev_score:.6g}"
+                if best is not None and best.dev_score is not None
                 else ""
             )
-            + (f"\nerror: {record['error']}" if record.get("error") else "")
+            + (f"\nerror: {ended.error}" if ended.error else "")
         )
         return {k: v for k, v in record.items() if k != "tree"}
 

@@ -32,7 +32,7 @@ import ipywidgets as widgets
 from ipytree import Node as TreeNode
 from ipytree import Tree
 
-from .engine.ensemble import final_label, shows_final
+from .engine.records import FinalBlend
 from .engine.statuses import LIVE_RUN_STATUSES, NodeStatus, RunStatus
 
 log = logging.getLogger(__name__)
@@ -270,14 +270,13 @@ class LiveView:
         metric = task.get("metric", "score")
         if best.get("dev_score") is not None:
             test = best.get("test_score")
-            final = record.get("final") or {}
+            final = FinalBlend.from_dict(record["final"]) if record.get("final") else None
             blend = ""
-            if shows_final(final, best["node"]):
-                final_test = final.get("test_score")
+            if final is not None and final.shows_beside(best["node"]):
                 blend = (
-                    f" · final: {final_label(final)}, dev <b>{final['dev_score']:.6g}</b>"
-                    + (f", test {final_test:.6g}" if final_test is not None else "")
-                    + (" (chosen out of fold)" if final.get("chosen_on") == "cv" else "")
+                    f" · final: {final.label()}, dev <b>{final.dev_score:.6g}</b>"
+                    + (f", test {final.test_score:.6g}" if final.test_score is not None else "")
+                    + (" (chosen out of fold)" if final.chosen_on == "cv" else "")
                 )
             self.best.value = (
                 f"best dev {metric}: <b>{best['dev_score']:.6g}</b> (node {best['node']})"

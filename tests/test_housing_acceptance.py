@@ -16,8 +16,8 @@ def test_ten_rollouts_beat_default_xgboost_on_housing(
 ) -> None:
     result = compare(housing, "price", rollouts=10, parallel=2, seed=0, runs_dir=str(tmp_path))
     run = result["run"]
-    assert run.record["status"] == "finished"
-    assert run.record["simulations"] == 10
+    assert run.record.status == "finished"
+    assert run.record.simulations == 10
     assert len(run.notebooks()) == 10
     assert result["direction"] == "minimize"
     assert result["sela_test"] < result["xgboost_test"], result

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from sela_jupyter.engine.llm import TokenUsage
 from sela_jupyter.engine.new_run import create_run
 from sela_jupyter.engine.options import SearchOptions
 from sela_jupyter.engine.store import RunStore, atomic_write_json
@@ -145,7 +146,9 @@ def test_llm_tokens_and_cost_show_on_the_run_line_and_in_node_detail(
     assert "LLM" not in view.detail.value
 
     tokens = {"prompt": 10_000, "completion": 2_345, "cost": 0.0412, "calls": 7}
-    store.write_run(run_id, {**store.read_run(run_id), "tokens": tokens})
+    stored = store.read_run(run_id)
+    stored.tokens = TokenUsage.from_dict(tokens)
+    store.write_run(stored)
     node_tokens = {"prompt": 900, "completion": 300, "cost": 0.00052, "calls": 1}
     atomic_write_json(node_file, {**offline, "tokens": node_tokens})
     view.refresh()

@@ -15,19 +15,21 @@ import io
 import threading
 import warnings
 from collections.abc import Coroutine
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
 
-from .coder import TemplateCoder
-from .ensemble import WeightedEnsemble, is_own_pipeline, positive_code
+from .codegen import TemplateCoder
+from .ensemble import WeightedEnsemble, positive_code
 from .errors import SelaDataWarning, SelaInputError, SelaRunError
 from .export import cells_to_script, ensemble_cells, notebook_text, pipeline_cells
 from .mcts import Node
 from .new_run import create_run
 from .options import build_options, parse_duration
 from .planning import Planner
+from .records import FinalBlend, RunRecord
 from .run_state import RunState
 from .run_status import failure_message
 from .runlog import RUN_LOG
@@ -72,7 +74,7 @@ class Run:
         best = self.best
         score = f"{best.dev_score:.6g}" if best and best.dev_score is not None else "-"
         return (
-            f"<Run {self.id} {self.record['status']}: {self.record['simulations']} simulations,"
+            f"<Run {self.id} {self.record.status}: {self.record.simulations} simulations,"
             f" best dev {self.task.metric} {score}>"
         )
 
@@ -88,7 +90,7 @@ class Run:
         return self._state.profile
 
     @property
-    def record(self) -> dict[str, Any]:
+    def record(self) -> RunRecord:
         """``run.json``: options, task, profile, status, timings, best."""
         return self._state.record
 
@@ -115,32 +117,32 @@ class Run:
     @property
     def warnings(self) -> list[str]:
         """What the profile asks a person to look at, one line per column (a suspected leak)."""
-        return list(self.record.get("warnings") or [])
+        return list(self.record.warnings)
 
     @property
-    def final(self) -> dict[str, Any] | None:
+    def final(self) -> FinalBlend | None:
         """The run's final candidate, chosen when the run ended (out of fold over train + dev,
         or on dev): ``kind`` ``"ensemble"`` (a weighted blend of the best nodes' pipelines) or
         ``"node"``, with ``members`` (node and weight), ``dev_score``, ``test_score``,
         ``chosen_on``, ``cv_score`` and, for binary F1, ``threshold`` (``None`` when it predicts
         the most probable class). ``None`` while it runs."""
-        final = self.record.get("final")
-        if final and all(m["node"] in self.tree.nodes for m in final["members"]):
+        final = self.record.final
+        if final and all(node in self.tree.nodes for node in final.node_ids):
             return final
         return None
 
-    def _blend(self, node_id: str | None) -> dict[str, Any] | None:
+    def _blend(self, node_id: str | None) -> FinalBlend | None:
         """The final candidate when ``node_id`` asks for the final answer and it is more than one
         node's pipeline: a blend, or a node with its own decision threshold."""
         final = self.final if node_id in (None, "final") else None
-        return final if is_own_pipeline(final) else None
+        return final if final is not None and final.is_own_pipeline else None
 
     def node(self, node_id: str | None = None) -> Node:
         """A node by id; the best node when ``node_id`` is ``None``, ``"best"`` or ``"final"``
         (the final answer's best member)."""
         final = self.final if node_id in (None, "final") else None
         if final:
-            return self.tree[final["members"][0]["node"]]
+            return self.tree[final.node_ids[0]]
         if node_id in (None, "best", "final"):
             best = self.best
             if best is None:
@@ -218,8 +220,8 @@ class Run:
             return {
                 "run": self.id,
                 "node": "final",
-                "dev_score": blend["dev_score"],
-                "members": blend["members"],
+                "dev_score": blend.dev_score,
+                "members": [asdict(m) for m in blend.members],
             }
         node = self.node(node_id)
         return {"run": self.id, "node": node.id, "dev_score": node.dev_score}
@@ -243,9 +245,9 @@ class Run:
         Classifiers predict class codes; :meth:`predict` maps them back to labels."""
         blend = self._blend(node_id)
         if blend:
-            members = [(self.pipeline(m["node"]), m["weight"]) for m in blend["members"]]
+            members = [(self.pipeline(m.node), m.weight) for m in blend.members]
             n_classes = len(self.task.classes) if self.task.is_classification else None
-            threshold = blend.get("threshold")
+            threshold = blend.threshold
             positive = 1 if threshold is None else positive_code(self.task)
             return WeightedEnsemble(members, n_classes, threshold=threshold, positive=positive)
         namespace: dict[str, Any] = {"__name__": "__sela_pipeline__"}
@@ -287,7 +289,7 @@ class Run:
     @property
     def failure(self) -> str | None:
         """Why the run ended ``failed`` (one line, with where its ``run.log`` is), or ``None``."""
-        return failure_message(self.id, self.record, self.path / RUN_LOG)
+        return failure_message(self.id, self.record.status, self.record.error, self.path / RUN_LOG)
 
     def check(self) -> Run:
         """This run, or :class:`SelaRunError` with the cause when it ended ``failed`` without a
@@ -298,7 +300,7 @@ class Run:
             raise SelaRunError(failure, run_id=self.id, run_dir=str(self.path))
         if failure is not None:
             warnings.warn(
-                f"{failure}; its {self.record['simulations']} finished simulations are kept"
+                f"{failure}; its {self.record.simulations} finished simulations are kept"
                 " and resume continues it",
                 RuntimeWarning,
                 stacklevel=3,
@@ -378,7 +380,7 @@ def run(
         source="python",
     )
     search = Search(store, run_id, listeners=listeners, kernel_manager=kernel_manager)
-    for line in search.state.record.get("warnings") or []:
+    for line in search.state.record.warnings:
         warnings.warn(f"{line} (run {run_id})", SelaDataWarning, stacklevel=2)
     run_sync(search.run())
     return Run(store, run_id).check()

@@ -35,6 +35,7 @@ import numpy as np
 
 from .cells import saved_scorer
 from .mcts import Tree
+from .records import BlendMember, FinalBlend
 from .statuses import NodeStatus
 from .task import Task
 
@@ -150,47 +151,18 @@ class Blend:
         with its own decision threshold (both export and refit as a ``WeightedEnsemble``)."""
         return self.is_ensemble or self.threshold is not None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as ``run.json``'s ``final``."""
-        return {
-            "kind": "ensemble" if self.is_ensemble else "node",
-            "members": [{"node": n, "weight": w} for n, w in self.weights.items()],
-            "dev_score": self.dev_score,
-            "test_score": self.test_score,
-            "chosen_on": self.chosen_on,
-            "cv_score": self.cv_score,
-            "threshold": self.threshold,
-            "best_single": self.best_single,
-        }
-
-
-def shows_final(final: dict[str, Any] | None, best_node: str | None) -> bool:
-    """Whether a run's final candidate (``run.json``'s ``final``) earns a line of its own next
-    to the best node on dev: it is its own pipeline (a blend, or a node with its own decision
-    threshold), or a different node (chosen out of fold)."""
-    if not final or not final.get("members"):
-        return False
-    return is_own_pipeline(final) or final["members"][0]["node"] != best_node
-
-
-def final_label(final: dict[str, Any], *, weights: bool = False) -> str:
-    """``"a blend of 3 nodes"`` (with ``weights``: ``"a blend of 3 nodes (n4 x2, n9 x1, ...)"``)
-    or ``"node n7"``, then ``", threshold 0.41"`` when it has a decision threshold."""
-    members = final["members"]
-    if final["kind"] == "ensemble":
-        label = f"a blend of {len(members)} nodes"
-        if weights:
-            label += " (" + ", ".join(f"{m['node']} x{m['weight']}" for m in members) + ")"
-    else:
-        label = f"node {members[0]['node']}"
-    threshold = final.get("threshold")
-    return label if threshold is None else f"{label}, threshold {threshold:.2f}"
-
-
-def is_own_pipeline(final: dict[str, Any] | None) -> bool:
-    """Whether ``run.json``'s ``final`` is more than one node's pipeline (see
-    :attr:`Blend.is_own_pipeline`): exports and refits then build a ``WeightedEnsemble``."""
-    return bool(final) and (final["kind"] == "ensemble" or final.get("threshold") is not None)
+    def to_record(self) -> FinalBlend:
+        """The run's final candidate, as ``run.json``'s ``final``."""
+        return FinalBlend(
+            kind="ensemble" if self.is_ensemble else "node",
+            members=[BlendMember(n, w) for n, w in self.weights.items()],
+            dev_score=self.dev_score,
+            test_score=self.test_score,
+            chosen_on=self.chosen_on,
+            cv_score=self.cv_score,
+            threshold=self.threshold,
+            best_single=self.best_single,
+        )
 
 
 def node_output(saved: dict[str, Any], task: Task) -> np.ndarray:

@@ -20,6 +20,7 @@ from .ensemble import ensemble_class_source
 from .errors import SelaInputError
 from .mcts import Node
 from .planning import Planner, pipeline_steps
+from .records import FinalBlend
 from .run_state import RunState
 from .statuses import NodeStatus
 
@@ -58,7 +59,7 @@ def _scores(task: Any, dev: float, test: float | None) -> str:
 
 
 def _setup_cell(run: RunState, data_path: str, test_path: str | None) -> ExportCell:
-    has_test = bool(run.record["data"].get("has_test_frame"))
+    has_test = run.record.data.has_test_frame
     return ExportCell(
         "setup",
         export_setup_source(run.task, data_path=data_path, has_test=has_test, test_path=test_path),
@@ -68,9 +69,9 @@ def _setup_cell(run: RunState, data_path: str, test_path: str | None) -> ExportC
 def _extra_cells(run: RunState) -> list[ExportCell]:
     """The test score (when the test rows have labels) and a prediction example."""
     task = run.task
-    data = run.record["data"]
+    data = run.record.data
     cells = []
-    if not data.get("has_test_frame") or data.get("has_test_labels"):
+    if not data.has_test_frame or data.has_test_labels:
         cells.append(
             ExportCell(
                 "test",
@@ -121,7 +122,7 @@ def pipeline_cells(
 
 def ensemble_cells(
     planner: Planner,
-    final: dict[str, Any],
+    final: FinalBlend,
     *,
     data_path: str,
     test_path: str | None,
@@ -129,18 +130,18 @@ def ensemble_cells(
 ) -> list[ExportCell]:
     """The cells that rebuild a final candidate that is more than one node's pipeline: each
     member's stages and fit, then the weighted average, with the final's decision threshold
-    where it has one (``final`` is ``run.json``'s ``final``)."""
+    where it has one."""
     run = planner.state
     task = run.task
-    members = [(run.tree[m["node"]], int(m["weight"])) for m in final["members"]]
+    members = [(run.tree[m.node], int(m.weight)) for m in final.members]
     total = sum(weight for _, weight in members)
-    threshold = final.get("threshold")
+    threshold = final.threshold
     if len(members) > 1:
         title = f"a blend of {len(members)} nodes"
         what = "the weighted average of these nodes' pipelines" + (
             " (weights chosen by greedy ensemble selection on their out-of-fold outputs over"
             " train + dev)"
-            if final.get("chosen_on") == "cv"
+            if final.chosen_on == "cv"
             else " (weights chosen on dev by greedy ensemble selection)"
         )
     else:
@@ -154,7 +155,7 @@ def ensemble_cells(
         )
     header = (
         f"# SELA pipeline: run `{run.run_id}`, {title}\n\n"
-        + _scores(task, final["dev_score"], final.get("test_score"))
+        + _scores(task, final.dev_score, final.test_score)
         + f"\n\nThe run's final candidate: {what}."
     )
     cells = [

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .insights import STAGES, BuiltinProposer, Insight
+from .catalog import BuiltinProposer
+from .insights import STAGES, Insight
 from .llm import LLMBudgetExhausted, LLMClient, LLMError, TokenUsage
 from .planning import PendingCell, Planner
 from .run_state import RunState
@@ -66,23 +67,23 @@ class LLMSession:
         from .llm_coder import LLMCoder
         from .llm_insights import LLMProposer
 
-        self.client = LLMClient(config, used=TokenUsage.from_dict(s.record.get("tokens")))
+        self.client = LLMClient(config, used=TokenUsage.from_dict(s.record.tokens.to_dict()))
         try:
             if not config.enabled:
                 raise LLMError(
                     f"model {config.model}: no API key in the environment variable "
                     f"{config.api_key_env} and no base URL"
                 )
-            if opts.insights != "builtin" and not s.record.get("llm_insights_proposed"):
+            if opts.insights != "builtin" and not s.record.llm_insights_proposed:
                 self._emit("llm_started", purpose="insights", model=config.model)
                 await LLMProposer(self.client).propose(
                     s.profile,
                     s.task,
-                    description=str(s.record.get("description") or ""),
+                    description=s.record.description,
                     stages=STAGES[: opts.max_depth],
                     pool=s.pool,
                 )
-                s.record["llm_insights_proposed"] = True
+                s.record.llm_insights_proposed = True
                 s.save_insights()
         except LLMError as exc:
             if opts.fallback != "builtin":
@@ -93,12 +94,11 @@ class LLMSession:
                     if insight.id not in s.pool:
                         s.pool.add(insight)
                 s.save_insights()
-            s.record["llm_insights_proposed"] = True
+            s.record.llm_insights_proposed = True
             if not config.enabled:
                 self.client = None
         if self.client is not None:
-            description = str(s.record.get("description") or "")
-            self._coder = LLMCoder(self.client, s.profile, s.task, description)
+            self._coder = LLMCoder(self.client, s.profile, s.task, s.record.description)
 
     async def close(self) -> None:
         """Close the client (the session is over)."""
@@ -161,7 +161,7 @@ class LLMSession:
             finally:
                 save()
             cell.repair = entry.job.repair
-            cell.check = contract_check_source(cell.stage, s.record["data"]["rows"]["dev"])
+            cell.check = contract_check_source(cell.stage, s.record.data.rows.dev)
 
     def settle(self, jobs: list[LLMCell], *, ran: bool) -> bool:
         """Cache what the LLM wrote (the last version, working or not) and wake waiters; True

@@ -7,17 +7,16 @@ then runs (or resumes) it.
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
 
-from .coder import StageCodeCache
-from .insights import BuiltinProposer, InsightPool
-from .llm import TokenUsage
+from .catalog import BuiltinProposer
+from .codegen import StageCodeCache
+from .insights import InsightPool
 from .mcts import Tree
 from .options import SearchOptions
+from .records import DataRows, RunData, RunLLM, RunRecord
 from .statuses import RunStatus
 from .store import RunStore
 from .task import prepare_data
@@ -70,38 +69,27 @@ def create_run(
     store.write_part(run_id, "code", StageCodeCache().to_dict())
     tree = Tree(max_depth=options.max_depth, seed=options.seed)
     store.write_tree(run_id, tree.to_dict())
-    record = {
-        "id": run_id,
-        "name": name or "",
-        "created": time.time(),
-        "status": RunStatus.CREATED,
-        "pid": os.getpid(),
-        "source": source,
-        "description": description,
-        "options": asdict(options),
-        "task": task.to_dict(),
-        "profile": profile.to_dict(),
-        "warnings": profile.warnings,
-        "data": {
-            "frame": "data/frame.parquet",
-            "has_test_frame": test is not None,
-            "has_test_labels": has_test_labels,
-            "rows": {
-                "train": len(train),
-                "dev": len(dev),
-                "test": 0 if test_frame is None else len(test_frame),
-            },
-        },
-        "simulations": 0,
-        "best": None,
-        "timings": {"elapsed": 0.0},
-        "tokens": TokenUsage().to_dict(),
-        "llm": (
-            {"model": options.llm, "base_url": options.llm_base_url, "insights": options.insights}
-            if options.llm
-            else None
+    record = RunRecord(
+        id=run_id,
+        name=name or "",
+        status=RunStatus.CREATED,
+        pid=os.getpid(),
+        source=source,
+        description=description,
+        options=options,
+        task=task,
+        profile=profile,
+        warnings=list(profile.warnings),
+        data=RunData(
+            has_test_frame=test is not None,
+            has_test_labels=has_test_labels,
+            rows=DataRows(
+                train=len(train),
+                dev=len(dev),
+                test=0 if test_frame is None else len(test_frame),
+            ),
         ),
-        "error": None,
-    }
-    store.write_run(run_id, record)
+        llm=RunLLM(options.llm, options.llm_base_url, options.insights) if options.llm else None,
+    )
+    store.write_run(record)
     return run_id

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .cells import setup_source
-from .coder import TemplateCoder
+from .codegen import TemplateCoder
 from .ensemble import CV_FILE, PREDICTIONS_FILE
 from .insights import STAGES, Insight
 from .mcts import Node, Tree

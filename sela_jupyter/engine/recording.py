@@ -22,9 +22,10 @@ from .cells import score_saved_predictions
 from .ensemble import CV_FILE, PREDICTIONS_FILE
 from .llm import TokenUsage
 from .mcts import Node
+from .records import NodeResult
 from .run_state import RunState
 from .runner import SimulationPlan, SimulationResult, build_notebook
-from .store import atomic_write_json, atomic_write_text
+from .store import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -119,25 +120,25 @@ class Recorder:
             node_dir / "log.txt",
             result.output_tail(20000) + (f"\n{result.traceback}\n" if result.traceback else ""),
         )
-        detail = {
-            "node": node.to_dict(),
-            "insights": [i.to_dict() for i in insights],
-            "code": {c.stage: c.source for c in plan.replay + plan.cells},
-            "code_roles": {c.stage: c.role for c in plan.replay + plan.cells},
-            "output_tail": result.output_tail(4000),
-            "error": result.error,
-            "error_kind": result.error_kind,
-            "traceback": result.traceback,
-            "restored": result.restored,
-            "reused_from": result.reused_from,
-            "cv_rows": result.cv_rows,
-            "cv_error": result.cv_error,
-            "timings": node.timings,
-            "notebook": str(node_dir / "notebook.ipynb"),
-            "tokens": (llm or {}).get("tokens", TokenUsage().to_dict()),
-            "llm": (llm or {}).get("cells"),
-        }
-        atomic_write_json(node_dir / "result.json", detail)
+        detail = NodeResult(
+            node=node.to_dict(),
+            insights=[i.to_dict() for i in insights],
+            code={c.stage: c.source for c in plan.replay + plan.cells},
+            code_roles={c.stage: c.role for c in plan.replay + plan.cells},
+            output_tail=result.output_tail(4000),
+            error=result.error,
+            error_kind=result.error_kind,
+            traceback=result.traceback,
+            restored=result.restored,
+            reused_from=result.reused_from,
+            cv_rows=result.cv_rows,
+            cv_error=result.cv_error,
+            timings=node.timings,
+            notebook=str(node_dir / "notebook.ipynb"),
+            tokens=TokenUsage.from_dict((llm or {}).get("tokens")),
+            llm=(llm or {}).get("cells"),
+        )
+        s.store.write_node(s.run_id, detail)
 
     def _ancestor_cells(self, node: Node) -> list[Any]:
         """The parent's setup and path cells, outputs included, for a node that resumed."""

@@ -11,14 +11,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from .coder import StageCodeCache
+from .codegen import StageCodeCache
 from .insights import InsightPool
 from .mcts import Tree
 from .options import SearchOptions
+from .records import RunRecord
 from .store import RunStore
 from .task import DataProfile, Task
 
@@ -28,12 +28,8 @@ class RunState:
     """One run as stored: its record, task, profile, options, tree, insight pool and code cache."""
 
     store: RunStore
-    run_id: str
     run_dir: Path
-    record: dict[str, Any]
-    task: Task
-    profile: DataProfile
-    options: SearchOptions
+    record: RunRecord
     tree: Tree
     pool: InsightPool
     code: StageCodeCache
@@ -42,20 +38,34 @@ class RunState:
     def load(cls, store: RunStore, run_id: str) -> RunState:
         """Read the run ``run_id`` from ``store`` (:class:`RunNotFoundError` when it is not there)."""
         run_dir = store.existing_run_dir(run_id)
-        record = store.read_run(run_id)
-        record.pop("status_requested", None)  # written by versions that persisted a stop request
         return cls(
             store=store,
-            run_id=run_id,
             run_dir=run_dir,
-            record=record,
-            task=Task.from_dict(record["task"]),
-            profile=DataProfile.from_dict(record["profile"]),
-            options=SearchOptions.from_dict(record["options"]),
+            record=store.read_run(run_id),
             tree=Tree.from_dict(store.read_tree(run_id)),
             pool=InsightPool.from_dict(store.read_part(run_id, "insights")),
             code=StageCodeCache.from_dict(store.read_part(run_id, "code", {})),
         )
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        return self.record.id
+
+    @property
+    def task(self) -> Task:
+        """The run's task."""
+        return self.record.task
+
+    @property
+    def profile(self) -> DataProfile:
+        """The profile of the run's training rows."""
+        return self.record.profile
+
+    @property
+    def options(self) -> SearchOptions:
+        """How the run searches."""
+        return self.record.options
 
     @property
     def data_dir(self) -> Path:
@@ -87,7 +97,7 @@ class RunState:
         """Write the tree, the code cache and the record (in that order: the record last)."""
         self.store.write_tree(self.run_id, self.tree.to_dict())
         self.store.write_part(self.run_id, "code", self.code.to_dict())
-        self.store.write_run(self.run_id, self.record)
+        self.store.write_run(self.record)
 
     def save_insights(self) -> None:
         """Write the insight pool (after a user, an LLM or a fallback added to it)."""

@@ -12,17 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from .mcts import Tree
-from .statuses import LIVE_RUN_STATUSES, RunStatus
+from .records import RunRecord
+from .statuses import RunStatus
 from .store import RunStore
 
 
-def failure_message(run_id: str, record: dict[str, Any], log: Path | None = None) -> str | None:
-    """``run X failed: <why>`` for a ``failed`` run record (with where its ``log`` is, when it
-    exists), else ``None``."""
-    if record.get("status") != RunStatus.FAILED:
+def failure_message(
+    run_id: str, status: str, error: str | None, log: Path | None = None
+) -> str | None:
+    """``run X failed: <why>`` for a run whose ``status`` is ``failed`` (with where its ``log``
+    is, when it exists), else ``None``."""
+    if status != RunStatus.FAILED:
         return None
     where = f" (details in {log})" if log is not None and log.is_file() else ""
-    return f"run {run_id} failed: {record.get('error') or 'no simulation succeeded'}{where}"
+    return f"run {run_id} failed: {error or 'no simulation succeeded'}{where}"
 
 
 def mark_interrupted(store: RunStore, run_id: str) -> None:
@@ -31,40 +34,41 @@ def mark_interrupted(store: RunStore, run_id: str) -> None:
     tree = Tree.from_dict(store.read_tree(run_id))  # running nodes come back cancelled
     store.write_tree(run_id, tree.to_dict())
     record = store.read_run(run_id)
-    for name in record.get("kernel_files") or []:  # the dead kernels' connection files
+    for name in record.kernel_files:  # the dead kernels' connection files
         path = Path(name)
         if path.name.startswith("kernel-") and path.suffix == ".json":
             path.unlink(missing_ok=True)
-    record.update(status=RunStatus.INTERRUPTED, simulations=tree.simulations, kernel_files=[])
-    record.pop("status_requested", None)  # written by versions that persisted a stop request
-    store.write_run(run_id, record)
+    record.status = RunStatus.INTERRUPTED
+    record.simulations = tree.simulations
+    record.kernel_files = []
+    store.write_run(record)
 
 
 def interrupt_orphaned_runs(store: RunStore) -> list[str]:
     """Mark ``interrupted`` every run that a process now gone left searching, queued or just
     created (a server or ``sela run`` that was killed); their ids."""
     return [
-        record["id"]
+        record.id
         for record in store.list_runs()
         if interrupt_if_orphaned(store, record) is not record
     ]
 
 
-def interrupt_if_orphaned(store: RunStore, record: dict[str, Any]) -> dict[str, Any]:
+def interrupt_if_orphaned(store: RunStore, record: RunRecord) -> RunRecord:
     """``record``, or the run's record re-read after :func:`mark_interrupted` when its process
     is gone (an unreadable run stays as it is)."""
     if not is_orphaned(record):
         return record
     try:
-        mark_interrupted(store, record["id"])
-        return store.read_run(record["id"])
+        mark_interrupted(store, record.id)
+        return store.read_run(record.id)
     except Exception:
         return record
 
 
-def is_orphaned(record: dict[str, Any]) -> bool:
+def is_orphaned(record: RunRecord) -> bool:
     """True when the run of ``record`` should be searching (or queued) but its process is gone."""
-    return record.get("status") in LIVE_RUN_STATUSES and not process_alive(record.get("pid"))
+    return record.live and not process_alive(record.pid)
 
 
 def process_alive(pid: Any) -> bool:

@@ -18,19 +18,20 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
-from .catalog import entry_for
-from .coder import DEFAULT_MODEL, TemplateCoder
+from .codegen import TemplateCoder, model_family_of
 from .cpu import CpuBudget, budget_for
 from .ensemble import final_blend
 from .errors import SelaError, SelaInputError, describe
 from .insights import STAGES, Insight
-from .llm import LLMClient
+from .llm import LLMClient, TokenUsage
 from .llm_session import LLMCell, LLMSession
 from .mcts import Node, Tree
 from .planning import PendingCell, Planner
 from .recording import Recorder
+from .records import BestNode, RunEvent, RunRecord
 from .run_state import RunState
 from .runlog import RUN_LOG, run_log, trace
 from .runner import ChildKernel, KernelPool, SimulationPlan, SimulationResult, run_simulation
@@ -97,22 +98,18 @@ class Search:
         s = self.state
         if self._clock is not None:  # kept current, so a killed session's time still counts
             before, started = self._clock
-            s.record["timings"]["elapsed"] = before + time.monotonic() - started
+            s.record.timings.elapsed = before + time.monotonic() - started
         best = s.tree.best(s.task.better)
-        s.record["simulations"] = s.tree.simulations
-        s.record["best"] = (
-            {"node": best.id, "dev_score": best.dev_score, "test_score": best.test_score}
-            if best
-            else None
-        )
+        s.record.simulations = s.tree.simulations
+        s.record.best = BestNode(best.id, best.dev_score, best.test_score) if best else None
         if self.llm is not None:
-            s.record["tokens"] = self.llm.usage.to_dict()
+            s.record.tokens = TokenUsage.from_dict(self.llm.usage.to_dict())
         live = self._clock is not None and self.kernels is not None
-        s.record["kernel_files"] = self.kernels.connection_files if live else []
+        s.record.kernel_files = list(self.kernels.connection_files) if live else []
         s.save()
 
     def _emit(self, kind: str, **payload: Any) -> None:
-        event = {"type": kind, "run_id": self.run_id, "time": time.time(), **payload}
+        event = RunEvent(kind, self.run_id, **payload).to_dict()
         for listener in list(self.listeners):
             try:
                 listener(event)
@@ -121,7 +118,7 @@ class Search:
 
     def _warn(self, message: str) -> None:
         log.warning("run %s: %s", self.run_id, message)
-        self.state.record.setdefault("warnings", []).append(message)
+        self.state.record.warnings.append(message)
         self._emit("run_warning", message=message)
 
     # -- steering -------------------------------------------------------------------------------
@@ -171,7 +168,7 @@ class Search:
         return self.tree[node_id]
 
     # -- the loop -------------------------------------------------------------------------------
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> RunRecord:
         """Search until the rollouts or the time budget are spent (or ``stop()``); the run record.
 
         A session that ends with no successful simulation in the whole run (no kernel would
@@ -182,13 +179,15 @@ class Search:
         with run_log(self.run_dir / RUN_LOG, self.run_id):
             return await self._run_session()
 
-    async def _run_session(self) -> dict[str, Any]:
+    async def _run_session(self) -> RunRecord:
         s = self.state
         opts = s.options
         self._stopping = False
-        s.record.pop("final", None)  # chosen again when this session ends
-        s.record.update(status=RunStatus.RUNNING, pid=os.getpid(), error=None)
-        elapsed_before = float(s.record["timings"].get("elapsed", 0.0))
+        s.record.final = None  # chosen again when this session ends
+        s.record.status = RunStatus.RUNNING
+        s.record.pid = os.getpid()
+        s.record.error = None
+        elapsed_before = s.record.timings.elapsed
         started = time.monotonic()
         self._clock = (elapsed_before, started)
         deadline = (
@@ -215,7 +214,7 @@ class Search:
             status = RunStatus.STOPPED
         except Exception as exc:
             failure = exc
-            s.record["error"] = str(exc) if isinstance(exc, SelaError) else describe(exc)
+            s.record.error = str(exc) if isinstance(exc, SelaError) else describe(exc)
             status = RunStatus.FAILED
         finally:
             # Abandon what still runs (those nodes are cancelled; a spent budget ends here too), and
@@ -230,13 +229,13 @@ class Search:
             self.budget.leave(share)
             await self.llm_session.close()
         if status == RunStatus.FINISHED and s.tree.best(s.task.better) is None:
-            s.record["error"] = self._no_result_reason()
+            s.record.error = self._no_result_reason()
             status = RunStatus.FAILED
         if status == RunStatus.FAILED:  # the surfaces show the one line; the run log the rest
-            trace.error("run %s failed: %s", self.run_id, s.record["error"], exc_info=failure)
+            trace.error("run %s failed: %s", self.run_id, s.record.error, exc_info=failure)
         self._finalize()
-        s.record["status"] = status
-        s.record["timings"]["finished"] = time.time()
+        s.record.status = status
+        s.record.timings.finished = time.time()
         self._save()
         self._clock = None
         self._emit("run_finished", run=self.summary())
@@ -283,7 +282,7 @@ class Search:
             log.exception("final ensemble selection failed for run %s", self.run_id)
             return
         if blend is not None:
-            s.record["final"] = blend.to_dict()
+            s.record.final = blend.to_record()
 
     def _rollouts_left(self) -> int | None:
         target = self.state.options.rollouts
@@ -388,7 +387,8 @@ class Search:
         """Record a finished simulation, save the run and tell the listeners."""
         self.recorder.record(node, plan, result, started, llm=LLMSession.detail(jobs))
         self._save()
-        self._emit("simulation_finished", node=node.to_dict(), best=self.state.record["best"])
+        best = self.state.record.best
+        self._emit("simulation_finished", node=node.to_dict(), best=best and asdict(best))
 
     # -- out-of-fold outputs ----------------------------------------------------------------------
     def _cv_time_limit(self, node: Node, dev_score: float, fit_seconds: float) -> float | None:
@@ -428,23 +428,16 @@ class Search:
         """The kind of model ``node``'s pipeline fits: the catalog family of its model-stage
         insight (``"xgb"``, ``"linear"``, ...), that insight's id when it is not from the catalog
         (an LLM's), or the default model's family when the path has no model stage yet."""
-        for path_node in self.tree.path(node):
-            insight = path_node.insight
-            if insight is None or insight.stage != "model":
-                continue
-            try:
-                return str(entry_for(insight.id).spec.get("family", insight.id))
-            except KeyError:
-                return insight.id
-        return str(DEFAULT_MODEL["family"])
+        return model_family_of(n.insight for n in self.tree.path(node) if n.insight is not None)
 
     # -- reporting ------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         """The run record with live counts (what REST and events carry)."""
-        record = dict(self.state.record)
-        record["simulations"] = self.tree.simulations
-        record["running"] = len(self._tasks)
-        return record
+        return {
+            **self.state.record.to_dict(),
+            "simulations": self.tree.simulations,
+            "running": len(self._tasks),
+        }
 
 
 def _reason(exc: Exception) -> str:

@@ -1,6 +1,6 @@
 """The run directory on disk: ``.sela/runs/<run-id>/`` with atomic writes, listing and reopening.
 
-Layout (DESIGN.md): ``run.json`` (options, status, timings, tokens), ``tree.json`` (nodes),
+Layout (docs/architecture.md): ``run.json`` (options, status, timings, tokens), ``tree.json`` (nodes),
 ``insights.json`` and ``code.json`` (the insight pool and stage code cache), ``run.log`` (warnings and
 failures' tracebacks), ``data/`` (the frame the run was given and its split), ``nodes/<node-id>/`` (stage code, notebook, snapshot, log). Every
 write goes to a temporary file first and is renamed into place, so a crash never leaves half a file.
@@ -16,10 +16,12 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import RunNotFoundError, SelaInputError
+from .records import NodeResult, RunRecord
 
 DEFAULT_RUNS_DIR = Path(".sela") / "runs"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -92,38 +94,38 @@ class RunStore:
         """``nodes/<node-id>/`` of a run (validated)."""
         return self.run_dir(run_id) / "nodes" / validate_id(node_id, "node id")
 
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[RunRecord]:
         """Every run's ``run.json``, newest first; unreadable directories are skipped."""
-        runs = []
+        runs: list[RunRecord] = []
         if not self.root.is_dir():
             return runs
         for path in self.root.iterdir():
             meta = path / "run.json"
             if meta.is_file():
                 try:
-                    runs.append(read_json(meta))
-                except (OSError, ValueError):
+                    runs.append(RunRecord.from_dict(read_json(meta)))
+                except (OSError, ValueError, KeyError, TypeError):
                     continue
-        runs.sort(key=lambda r: r.get("created", 0), reverse=True)
+        runs.sort(key=lambda r: r.created, reverse=True)
         return runs
 
     def resolve(self, run_ref: str | None) -> str:
         """A run id from an id, a unique id prefix, a run name, or ``None``/``"last"`` (newest)."""
         return pick_run(
-            self.list_runs(),
+            [{"id": r.id, "name": r.name} for r in self.list_runs()],
             run_ref,
             no_runs=f"no runs in {self.root}",
             not_found=f"no run {run_ref!r} in {self.root}",
         )
 
     # -- records --------------------------------------------------------------------------------
-    def read_run(self, run_id: str) -> dict[str, Any]:
+    def read_run(self, run_id: str) -> RunRecord:
         """``run.json`` of a run."""
-        return read_json(self.existing_run_dir(run_id) / "run.json")
+        return RunRecord.from_dict(read_json(self.existing_run_dir(run_id) / "run.json"))
 
-    def write_run(self, run_id: str, record: dict[str, Any]) -> None:
-        """Replace ``run.json`` atomically."""
-        atomic_write_json(self.run_dir(run_id) / "run.json", record)
+    def write_run(self, record: RunRecord) -> None:
+        """Replace the run's ``run.json`` atomically."""
+        atomic_write_json(self.run_dir(record.id) / "run.json", record.to_dict())
 
     def read_tree(self, run_id: str) -> dict[str, Any]:
         """``tree.json`` of a run."""
@@ -142,17 +144,24 @@ class RunStore:
         """Replace another JSON file of the run atomically."""
         atomic_write_json(self.run_dir(run_id) / f"{validate_id(name, 'file name')}.json", data)
 
-    def read_node(self, run_id: str, node_id: str) -> dict[str, Any] | None:
+    def read_node(self, run_id: str, node_id: str) -> NodeResult | None:
         """A node's ``result.json`` (insights, code, output tail, error, timings) if it ran."""
         path = self.node_dir(run_id, node_id) / "result.json"
-        return read_json(path) if path.is_file() else None
+        return NodeResult.from_dict(read_json(path)) if path.is_file() else None
+
+    def write_node(self, run_id: str, result: NodeResult) -> None:
+        """Replace a node's ``result.json`` atomically."""
+        node_dir = self.node_dir(run_id, str(result.node["id"]))
+        atomic_write_json(node_dir / "result.json", result.to_dict())
 
     def delete_run(self, run_id: str) -> None:
         """Remove a run directory and everything in it."""
         shutil.rmtree(self.existing_run_dir(run_id))
 
 
-def pick_run(runs: list[dict[str, Any]], ref: str | None, *, no_runs: str, not_found: str) -> str:
+def pick_run(
+    runs: Sequence[Mapping[str, Any]], ref: str | None, *, no_runs: str, not_found: str
+) -> str:
     """The id in ``runs`` (newest first) that ``ref`` names: an id, a unique id prefix, a run name,
     or ``None`` / ``""`` / ``"last"`` for the newest. The messages say what to do when none does."""
     if not runs:

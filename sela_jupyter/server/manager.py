@@ -28,6 +28,7 @@ import pandas as pd
 from ..engine.errors import RunNotFoundError, SelaInputError
 from ..engine.new_run import create_run
 from ..engine.options import REQUEST_OPTIONS, SearchOptions, build_options
+from ..engine.records import RunEvent
 from ..engine.run_status import interrupt_if_orphaned, interrupt_orphaned_runs
 from ..engine.search import Search
 from ..engine.statuses import RunStatus
@@ -243,9 +244,9 @@ class RunManager:
             return
         self.queue.append(run_id)
         record = self.store.read_run(run_id)
-        record.update(status=RunStatus.QUEUED, pid=os.getpid())  # this server holds it now
-        self.store.write_run(run_id, record)
-        self._emit({"type": "run_queued", "run_id": run_id, "run": record})
+        record.status, record.pid = RunStatus.QUEUED, os.getpid()  # this server holds it now
+        self.store.write_run(record)
+        self._emit(RunEvent("run_queued", run_id, run=record.to_dict()).to_dict())
 
     def _start_queued(self) -> None:
         """Launch queued runs, oldest first, while slots are free."""
@@ -281,8 +282,8 @@ class RunManager:
         active.keepalive = asyncio.ensure_future(self._keep_kernels_alive(active))
         try:
             record = await active.search.run()
-            if record.get("status") == RunStatus.FAILED:
-                self.log.warning("SELA run %s failed: %s", run_id, record.get("error"))
+            if record.status == RunStatus.FAILED:
+                self.log.warning("SELA run %s failed: %s", run_id, record.error)
         except Exception:
             self.log.exception("SELA run %s failed", run_id)
         finally:
@@ -315,8 +316,8 @@ class RunManager:
         if run_id in self.queue:  # never started: it just leaves the queue
             self.queue.remove(run_id)
             record = self.store.read_run(run_id)
-            record["status"] = RunStatus.STOPPED
-            self.store.write_run(run_id, record)
+            record.status = RunStatus.STOPPED
+            self.store.write_run(record)
             return
         active = self.active.get(run_id)
         if active is None:
@@ -357,13 +358,14 @@ class RunManager:
     def list_runs(self) -> list[dict[str, Any]]:
         """Summaries of every stored run, newest first."""
         out = []
-        for record in self.store.list_runs():
-            run_id = record.get("id", "")
-            active = self.active.get(run_id)
+        for stored in self.store.list_runs():
+            active = self.active.get(stored.id)
             if active is not None:
                 record = active.search.summary()
-            elif run_id not in self.queue:  # a killed `sela run` in the same directory, say
-                record = interrupt_if_orphaned(self.store, record)
+            elif stored.id not in self.queue:  # a killed `sela run` in the same directory, say
+                record = interrupt_if_orphaned(self.store, stored).to_dict()
+            else:
+                record = stored.to_dict()
             out.append(summarize(record, active=active is not None))
         return out
 
@@ -374,7 +376,7 @@ class RunManager:
             record = active.search.summary()
             tree = active.search.tree.to_dict()
         else:
-            record = self.store.read_run(run_id)
+            record = self.store.read_run(run_id).to_dict()
             tree = self.store.read_tree(run_id)
         return {**record, "active": active is not None, "tree": tree}
 
@@ -385,7 +387,8 @@ class RunManager:
         node = next((n for n in tree["nodes"] if n["id"] == node_id), None)
         if node is None:
             raise RunNotFoundError(f"run {run_id} has no node {node_id!r}")
-        detail = self.store.read_node(run_id, node_id) or {}
+        result = self.store.read_node(run_id, node_id)
+        detail = result.to_dict() if result is not None else {}
         return {**detail, "node": node, "path": self._path(tree, node)}
 
     @staticmethod

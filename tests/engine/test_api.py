@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 
 import sela_jupyter
 from sela_jupyter.engine.api import parse_duration
-from sela_jupyter.engine.ensemble import WeightedEnsemble, is_own_pipeline
+from sela_jupyter.engine.ensemble import WeightedEnsemble
 from sela_jupyter.engine.errors import SelaError, SelaInputError
 from sela_jupyter.engine.options import DEFAULT_ROLLOUTS
 
@@ -30,7 +30,7 @@ def test_run_returns_leaderboard_pipeline_and_predictions(tmp_path: Path) -> Non
     assert run.task.positive_label == "malignant"  # the minority class
     # The final answer is one node's Pipeline, or a WeightedEnsemble when it blends nodes or
     # predicts at its own F1 threshold; the best node by id is always a Pipeline.
-    own = is_own_pipeline(run.final)
+    own = run.final is not None and run.final.is_own_pipeline
     assert isinstance(run.pipeline(), WeightedEnsemble if own else Pipeline)
     assert isinstance(run.pipeline("best"), Pipeline)
     predictions = run.predict(data.head(20))
@@ -60,7 +60,7 @@ def test_integer_column_names_work_end_to_end(tmp_path: Path) -> None:
     data = load_breast_cancer(as_frame=True).frame.iloc[:, -6:]
     data.columns = [0, 1, 2, 3, 4, 5]  # five features and the target, named by position
     run = sela_jupyter.run(data, target=5, rollouts=2, max_depth=1, runs_dir=tmp_path)
-    assert run.record["status"] == "finished"
+    assert run.record.status == "finished"
     assert run.best is not None
     assert len(run.predict(data.head(3))) == 3
     assert list(data.columns) == [0, 1, 2, 3, 4, 5]  # the caller's frame keeps its names
@@ -71,11 +71,11 @@ def test_a_time_budget_alone_is_not_cut_short_by_the_default_rollout_count(
 ) -> None:
     data = load_breast_cancer(as_frame=True).frame.iloc[:, -6:]
     run = sela_jupyter.run(data, target="target", time_budget=8, max_depth=2, runs_dir=tmp_path)
-    assert run.record["options"]["rollouts"] is None
-    assert run.record["simulations"] > DEFAULT_ROLLOUTS
+    assert run.record.options.rollouts is None
+    assert run.record.simulations > DEFAULT_ROLLOUTS
     # Without a budget the default count applies, exactly.
     short = sela_jupyter.run(data, target="target", max_depth=1, runs_dir=tmp_path)
-    assert short.record["options"]["rollouts"] == DEFAULT_ROLLOUTS
+    assert short.record.options.rollouts == DEFAULT_ROLLOUTS
 
 
 def test_a_suspected_leak_is_warned_about_before_the_search_and_kept_on_the_run(
@@ -106,7 +106,7 @@ def test_a_run_whose_kernels_cannot_start_raises_and_resumes_once_they_can(
 
     monkeypatch.delenv("JUPYTER_PATH")  # the kernel spec is mended: the same run goes on
     run = sela_jupyter.resume(error.run_id, runs_dir=tmp_path)
-    assert run.record["status"] == "finished" and run.record["error"] is None
+    assert run.record.status == "finished" and run.record.error is None
     assert len(run.leaderboard()) == 2
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from sela_jupyter.engine.coder import TemplateCoder
+from sela_jupyter.engine.codegen import TemplateCoder
 from sela_jupyter.engine.cpu import CpuBudget
 from sela_jupyter.engine.new_run import create_run
 from sela_jupyter.engine.options import SearchOptions
@@ -176,7 +176,7 @@ def test_a_run_starts_no_more_kernels_than_the_machine_can_run_at_once(
         lambda event: kernels.append(len(search.kernels.kernel_ids)) if search.kernels else None
     )
     record = asyncio.run(search.run())
-    assert record["status"] == "finished" and record["simulations"] == 3
+    assert record.status == "finished" and record.simulations == 3
     assert kernels and max(kernels) == 1  # not four kernels, three of them waiting for a core
 
 

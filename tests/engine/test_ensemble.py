@@ -23,14 +23,12 @@ from sela_jupyter.engine.ensemble import (
     choose_threshold,
     ensemble_class_source,
     final_blend,
-    final_label,
-    is_own_pipeline,
     node_output,
     select_blend,
-    shows_final,
 )
 from sela_jupyter.engine.insights import Insight
 from sela_jupyter.engine.mcts import Tree
+from sela_jupyter.engine.records import BlendMember, FinalBlend
 from sela_jupyter.engine.task import Task
 
 REGRESSION = Task(target="y", task_type="regression", metric="rmse", score_scale=1.0)
@@ -84,7 +82,7 @@ def test_the_best_node_alone_when_no_blend_helps() -> None:
     assert not blend.is_ensemble
     assert blend.weights == {"good": 1}
     assert blend.dev_score == pytest.approx(rmse(y, good))
-    assert blend.to_dict()["kind"] == "node"
+    assert blend.to_record().kind == "node"
 
 
 def test_a_saturated_f1_is_decided_by_the_brier_score_of_the_blend() -> None:
@@ -210,19 +208,21 @@ def test_without_out_of_fold_outputs_the_choice_falls_back_to_dev(tmp_path: Path
     tree = _tree_with_outputs(tmp_path, y_dev, y_cv, nodes)
     blend = final_blend(REGRESSION, tree, lambda n: tmp_path / n, y_dev, y_test, y_cv=y_cv)
     assert blend is not None and blend.chosen_on == "dev"
-    assert blend.to_dict()["chosen_on"] == "dev" and blend.to_dict()["cv_score"] is None
+    assert blend.to_record().chosen_on == "dev" and blend.to_record().cv_score is None
+
+
+def _final(kind: str, members: list[tuple[str, int]], threshold: float | None = None) -> FinalBlend:
+    """A final candidate of ``members`` (node, weight)."""
+    return FinalBlend(kind, [BlendMember(n, w) for n, w in members], 1.0, threshold=threshold)
 
 
 def test_the_final_earns_a_line_when_it_is_a_blend_or_another_node() -> None:
-    alone = {"kind": "node", "members": [{"node": "n3", "weight": 1}]}
-    other = {"kind": "node", "members": [{"node": "n9", "weight": 1}]}
-    blend = {
-        "kind": "ensemble",
-        "members": [{"node": "n3", "weight": 2}, {"node": "n9", "weight": 1}],
-    }
-    assert not shows_final(None, "n3") and not shows_final(alone, "n3")
-    assert shows_final(other, "n3") and shows_final(blend, "n3")
-    assert final_label(other) == "node n9" and final_label(blend) == "a blend of 2 nodes"
+    alone = _final("node", [("n3", 1)])
+    other = _final("node", [("n9", 1)])
+    blend = _final("ensemble", [("n3", 2), ("n9", 1)])
+    assert not _final("node", []).shows_beside("n3") and not alone.shows_beside("n3")
+    assert other.shows_beside("n3") and blend.shows_beside("n3")
+    assert other.label() == "node n9" and blend.label() == "a blend of 2 nodes"
 
 
 def test_the_f1_curve_is_sklearns_f1_at_every_threshold() -> None:
@@ -321,7 +321,7 @@ def test_a_binary_final_chosen_out_of_fold_gets_its_threshold(tmp_path: Path) ->
     assert blend.cv_score > blend.best_single["cv_score"]  # the node's own predictions
     assert blend.dev_score == pytest.approx(f1_score(y_dev, dev[:, 1] >= at))
     assert blend.test_score == pytest.approx(f1_score(y_test, test[:, 1] >= at))
-    assert blend.to_dict()["threshold"] == at
+    assert blend.to_record().threshold == at
 
     plain = final_blend(
         BINARY, tree, lambda n: tmp_path / n, y_dev, y_test, y_cv=y_cv, tune_threshold=False
@@ -333,12 +333,11 @@ def test_a_binary_final_chosen_out_of_fold_gets_its_threshold(tmp_path: Path) ->
 
 
 def test_a_threshold_makes_the_final_its_own_pipeline() -> None:
-    node = {"kind": "node", "members": [{"node": "n3", "weight": 1}], "threshold": 0.37}
-    blend = {"kind": "ensemble", "members": [{"node": "n3", "weight": 1}] * 2, "threshold": None}
-    assert shows_final(node, "n3") and final_label(node) == "node n3, threshold 0.37"
-    two = {**blend, "members": [{"node": "n3", "weight": 2}, {"node": "n9", "weight": 1}]}
-    assert final_label({**two, "threshold": 0.6}, weights=True) == (
-        "a blend of 2 nodes (n3 x2, n9 x1), threshold 0.60"
-    )
-    assert is_own_pipeline(node) and is_own_pipeline(blend)
-    assert not is_own_pipeline({**node, "threshold": None}) and not is_own_pipeline(None)
+    node = _final("node", [("n3", 1)], threshold=0.37)
+    blend = _final("ensemble", [("n3", 1)] * 2)
+    assert node.shows_beside("n3") and node.label() == "node n3, threshold 0.37"
+    two = _final("ensemble", [("n3", 2), ("n9", 1)], threshold=0.6)
+    assert two.label(weights=True) == "a blend of 2 nodes (n3 x2, n9 x1), threshold 0.60"
+    assert node.is_own_pipeline and blend.is_own_pipeline
+    assert not _final("node", [("n3", 1)]).is_own_pipeline
+    assert FinalBlend.from_dict(two.to_dict()) == two  # one JSON shape, read back whole

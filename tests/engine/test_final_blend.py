@@ -43,8 +43,8 @@ def test_a_finished_run_records_a_final_candidate_chosen_out_of_fold(
     # Eight nodes, each among the eight best when it finished: all have out-of-fold outputs
     # over train + dev, so the final candidate is chosen on those, at least as good as its
     # best single node there (rmse: lower is better).
-    assert final["chosen_on"] == "cv"
-    assert final["cv_score"] <= final["best_single"]["cv_score"] + 1e-6
+    assert final.chosen_on == "cv"
+    assert final.cv_score <= final.best_single["cv_score"] + 1e-6
     rows = len(pd.read_parquet(finished_run.path / "data/train.parquet")) + len(
         pd.read_parquet(finished_run.path / "data/dev.parquet")
     )
@@ -52,10 +52,10 @@ def test_a_finished_run_records_a_final_candidate_chosen_out_of_fold(
         if node.status == "done":
             cv = load_outputs(finished_run.path / "nodes" / node.id / CV_FILE)
             assert cv is not None and len(cv["predict"]) == rows
-    assert final["kind"] == ("ensemble" if len(final["members"]) > 1 else "node")
-    for member in final["members"]:
-        assert finished_run.tree[member["node"]].status == "done" and member["weight"] >= 1
-    assert final["test_score"] is not None
+    assert final.kind == ("ensemble" if len(final.members) > 1 else "node")
+    for member in final.members:
+        assert finished_run.tree[member.node].status == "done" and member.weight >= 1
+    assert final.test_score is not None
     saved = load_outputs(finished_run.path / "nodes" / best.id / PREDICTIONS_FILE)
     assert saved is not None and set(saved) == {"dev", "test"}
     assert len(saved["dev"]["predict"]) == len(

@@ -66,15 +66,15 @@ def coder_keys(server: ChatServer) -> Counter[tuple[str, str]]:
 
 def test_llm_run_proposes_codes_and_scores_end_to_end(llm_run: tuple[Any, ChatServer]) -> None:
     run, server = llm_run
-    assert run.record["status"] == "finished" and run.record["simulations"] == 6
+    assert run.record.status == "finished" and run.record.simulations == 6
     assert "Price houses in Windsor" in last_user(server.requests[0])
     simulated = [n for n in run.tree if n.simulated and n.insight is not None]
     assert simulated and all(n.insight.source == "llm" for n in simulated)
     assert all(n.status == "done" and n.dev_score is not None for n in simulated)
-    tokens = run.record["tokens"]
-    assert tokens["calls"] == len(server.requests) and tokens["prompt"] > 0
-    assert tokens["cost"] == pytest.approx(
-        (tokens["prompt"] * 0.15 + tokens["completion"] * 0.6) / 1e6, abs=1e-6
+    tokens = run.record.tokens
+    assert tokens.calls == len(server.requests) and tokens.prompt > 0
+    assert tokens.cost == pytest.approx(
+        (tokens.prompt * 0.15 + tokens.completion * 0.6) / 1e6, abs=1e-6
     )
     node_dir = run.path / "nodes" / simulated[0].id
     detail = json.loads((node_dir / "result.json").read_text())
@@ -121,17 +121,19 @@ def test_buggy_code_is_fixed_in_the_same_kernel_and_unmet_contracts_count_as_err
                 Insight("llm.preprocess.1", "preprocess", "NOSTEPS scale the numbers", "llm"),
             ],
         )
-        store.write_run(run_id, {**store.read_run(run_id), "llm_insights_proposed": True})
+        stored = store.read_run(run_id)
+        stored.llm_insights_proposed = True
+        store.write_run(stored)
         record = asyncio.run(Search(store, run_id).run())
-    assert record["status"] == "finished"
+    assert record.status == "finished"
     tree = {n["id"]: n for n in store.read_tree(run_id)["nodes"]}
     eda = next(n for n in tree.values() if n["stage"] == "eda")
     pre = next(n for n in tree.values() if n["stage"] == "preprocess")
     assert eda["status"] == "done" and pre["status"] == "done"
     eda_detail = store.read_node(run_id, eda["id"])
-    assert eda_detail["llm"]["eda"]["replies"] == 2
-    assert "NameError" in eda_detail["llm"]["eda"]["log"][0]
-    assert store.read_node(run_id, pre["id"])["llm"]["preprocess"]["replies"] == 2
+    assert eda_detail.llm["eda"]["replies"] == 2
+    assert "NameError" in eda_detail.llm["eda"]["log"][0]
+    assert store.read_node(run_id, pre["id"]).llm["preprocess"]["replies"] == 2
     fix_prompts = [p for p in server.user_prompts() if "Running that cell failed" in p]
     assert any("stage contract unmet" in p for p in fix_prompts)
     nb = nbformat.read(store.node_dir(run_id, eda["id"]) / "notebook.ipynb", as_version=4)
@@ -154,15 +156,15 @@ def test_server_down_falls_back_to_the_builtin_catalog_or_fails_clearly(
         housing_small, "price", store=store, options=SearchOptions(rollouts=2, **common)
     )
     record = asyncio.run(Search(store, failing).run())
-    assert record["status"] == "failed"
-    assert "is the endpoint up" in record["error"] and url in record["error"]
-    assert record["simulations"] == 0
+    assert record.status == "failed"
+    assert "is the endpoint up" in record.error and url in record.error
+    assert record.simulations == 0
 
     options = SearchOptions(rollouts=2, fallback="builtin", **common)
     falling_back = create_run(housing_small, "price", store=store, options=options)
     record = asyncio.run(Search(store, falling_back).run())
-    assert record["status"] == "finished" and record["simulations"] == 2
-    assert "built-in insight catalog" in record["warnings"][0]
+    assert record.status == "finished" and record.simulations == 2
+    assert "built-in insight catalog" in record.warnings[0]
     sources = {
         n["insight"]["source"] for n in store.read_tree(falling_back)["nodes"] if n["insight"]
     }
@@ -184,9 +186,8 @@ def test_user_insights_are_coded_by_the_llm_or_mapped_to_the_closest_builtin(
     asyncio.run(search.run())
     tree = {n["id"]: n for n in store.read_tree(offline)["nodes"]}
     assert tree[mapped.id]["status"] == "done"
-    assert (
-        "closest built-in insight eda.target_distribution"
-        in (store.read_node(offline, mapped.id)["output_tail"])
+    assert "closest built-in insight eda.target_distribution" in (
+        store.read_node(offline, mapped.id).output_tail
     )
     with pytest.raises(KeyError, match="no built-in eda insight is close"):
         search.stage_code("eda", unmappable.insight, [])
@@ -195,7 +196,9 @@ def test_user_insights_are_coded_by_the_llm_or_mapped_to_the_closest_builtin(
         options = SearchOptions(rollouts=2, max_depth=1, llm="m", llm_base_url=server.url)
         online = create_run(housing_small, "price", store=store, options=options)
         only(store, online, [])
-        store.write_run(online, {**store.read_run(online), "llm_insights_proposed": True})
+        stored = store.read_run(online)
+        stored.llm_insights_proposed = True
+        store.write_run(stored)
         search = Search(store, online)
         user = search.add_insight("n0", "consult the oracle of Delphi")
         asyncio.run(search.run())

@@ -14,7 +14,7 @@ import pytest
 
 from sela_jupyter.engine.api import Run
 from sela_jupyter.engine.catalog import entry_for
-from sela_jupyter.engine.coder import TemplateCoder
+from sela_jupyter.engine.codegen import TemplateCoder
 from sela_jupyter.engine.errors import SelaRunError
 from sela_jupyter.engine.insights import Insight, InsightPool
 from sela_jupyter.engine.new_run import create_run
@@ -22,6 +22,7 @@ from sela_jupyter.engine.options import SearchOptions
 from sela_jupyter.engine.run_status import interrupt_orphaned_runs
 from sela_jupyter.engine.runner import ChildKernel
 from sela_jupyter.engine.search import Search
+from sela_jupyter.engine.statuses import RunStatus
 from sela_jupyter.engine.store import RunStore
 
 
@@ -56,8 +57,8 @@ def test_search_writes_a_notebook_per_simulation(
     events: list[dict[str, Any]] = []
     record = asyncio.run(Search(store, run_id, listeners=[events.append]).run())
 
-    assert record["status"] == "finished"
-    assert record["simulations"] == 5
+    assert record.status == "finished"
+    assert record.simulations == 5
     tree = store.read_tree(run_id)
     simulated = [n for n in tree["nodes"] if n["status"] in ("done", "failed")]
     assert len(simulated) == 5
@@ -74,7 +75,7 @@ def test_search_writes_a_notebook_per_simulation(
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("simulation_finished") == 5
     assert "node_added" in kinds
-    assert record["best"]["test_score"] is not None
+    assert record.best.test_score is not None
 
 
 def test_failing_stages_fail_their_nodes_and_the_search_finishes(
@@ -92,7 +93,7 @@ def test_failing_stages_fail_their_nodes_and_the_search_finishes(
     only_insights(store, run_id, [Insight(k, "eda", k) for k in scripts])
     record = asyncio.run(Search(store, run_id, coder=ScriptedCoder(scripts)).run())
 
-    assert record["status"] == "finished"
+    assert record.status == "finished"
     nodes = {n["insight"]["id"]: n for n in store.read_tree(run_id)["nodes"] if n["insight"]}
     assert nodes["eda.raise"]["status"] == "failed"
     assert "ValueError: bad stage" in nodes["eda.raise"]["error"]
@@ -100,7 +101,7 @@ def test_failing_stages_fail_their_nodes_and_the_search_finishes(
     assert "died" in nodes["eda.exit"]["error"]
     assert nodes["eda.ok1"]["status"] == nodes["eda.ok2"]["status"] == "done"
     detail = store.read_node(run_id, nodes["eda.raise"]["id"])
-    assert "raise ValueError" in detail["traceback"]
+    assert "raise ValueError" in detail.traceback
     run = Run(store, run_id)
     assert run.check() is run  # some nodes succeeded: the run stands, its failures listed
     assert (run.leaderboard()["status"] == "failed").sum() == 3
@@ -122,11 +123,11 @@ def test_a_run_whose_every_simulation_fails_is_failed_with_the_common_error(
     run_id = new_run(store, small_regression, "y", rollouts=3, max_depth=2)
     record = asyncio.run(Search(store, run_id, coder=BrokenModelCoder()).run())
 
-    assert record["status"] == "failed"
-    assert record["error"].startswith(
+    assert record.status == "failed"
+    assert record.error.startswith(
         "all 3 simulations failed with: model cell failed: RuntimeError: no model today;"
     )
-    assert str(store.run_dir(run_id) / "nodes") in record["error"]
+    assert str(store.run_dir(run_id) / "nodes") in record.error
     assert "no model today" in (store.run_dir(run_id) / "run.log").read_text()
     with pytest.raises(SelaRunError, match=f"run {run_id} failed: all 3 simulations failed"):
         Run(store, run_id).check()
@@ -155,15 +156,15 @@ def test_a_pipeline_already_evaluated_is_not_refitted(
     by_depth = {n["depth"]: n for n in tree["nodes"] if n["status"] == "done"}
     root, eda, preprocess = by_depth[0], by_depth[1], by_depth[2]
     eda_detail = store.read_node(run_id, eda["id"])
-    assert eda_detail["reused_from"] == root["id"]
+    assert eda_detail.reused_from == root["id"]
     assert eda["dev_score"] == root["dev_score"] and eda["test_score"] == root["test_score"]
     nb = nbformat.read(store.node_dir(run_id, eda["id"]) / "notebook.ipynb", as_version=4)
     roles = [c.metadata.get("sela", {}).get("role") for c in nb.cells if c.cell_type == "code"]
-    assert "evaluation" not in roles and ", 4)" in eda_detail["output_tail"]  # its print ran
+    assert "evaluation" not in roles and ", 4)" in eda_detail.output_tail  # its print ran
     assert "Not refitted" in nb.cells[-1].source
     assert (store.node_dir(run_id, eda["id"]) / "predictions.pkl").is_file()
     # Dropping rows changes the pipeline: it is fitted and scored on its own.
-    assert store.read_node(run_id, preprocess["id"])["reused_from"] is None
+    assert store.read_node(run_id, preprocess["id"]).reused_from is None
     assert preprocess["dev_score"] != root["dev_score"]
 
 
@@ -190,7 +191,7 @@ def test_child_does_not_rerun_ancestor_code(tmp_path: Path, small_regression: pd
     assert child["status"] == "done", child["error"]
     assert marker.read_text() == "x"  # the eda code ran once: in its own simulation
     detail = store.read_node(run_id, child["id"])
-    assert detail["restored"] is True
+    assert detail.restored is True
     nb = nbformat.read(store.node_dir(run_id, child["id"]) / "notebook.ipynb", as_version=4)
     assert nb.metadata["sela"]["restored_from"] == child["parent"]
     copied = [c for c in nb.cells if c.metadata.get("sela", {}).get("from") == child["parent"]]
@@ -210,9 +211,9 @@ def test_stopped_run_resumes_without_redoing_finished_nodes(
 
     search.listeners.append(stop_after_two)
     record = asyncio.run(search.run())
-    assert record["status"] == "stopped"
+    assert record.status == "stopped"
     first = {n["id"]: n for n in store.read_tree(run_id)["nodes"] if n["status"] == "done"}
-    stamps = {i: store.read_node(run_id, i)["timings"]["finished"] for i in first}
+    stamps = {i: store.read_node(run_id, i).timings["finished"] for i in first}
     assert len(first) == 2
 
     resumed = Search(store, run_id)
@@ -221,11 +222,11 @@ def test_stopped_run_resumes_without_redoing_finished_nodes(
         lambda e: calls.append(e["node"]["id"]) if e["type"] == "simulation_started" else None
     )
     record = asyncio.run(resumed.run())
-    assert record["status"] == "finished"
-    assert record["simulations"] == 5
+    assert record.status == "finished"
+    assert record.simulations == 5
     assert not set(calls) & set(first)
     for node_id, stamp in stamps.items():
-        assert store.read_node(run_id, node_id)["timings"]["finished"] == stamp
+        assert store.read_node(run_id, node_id).timings["finished"] == stamp
 
 
 def test_stop_mid_simulation_shuts_the_busy_kernel_down_without_restarting_it(
@@ -252,7 +253,7 @@ def test_stop_mid_simulation_shuts_the_busy_kernel_down_without_restarting_it(
     search.listeners.append(stop_once_it_hangs)
     started = time.monotonic()
     record = asyncio.run(search.run())
-    assert record["status"] == "stopped"
+    assert record.status == "stopped"
     assert time.monotonic() - started < 30  # not the 60 s of the hanging cell
     assert restarted == []  # the pool closed: nobody would have used a restarted kernel
 
@@ -282,10 +283,10 @@ def test_time_budget_stops_the_search(
     store = RunStore(tmp_path)
     run_id = new_run(store, small_regression, "y", rollouts=None, time_budget=budget)
     record = asyncio.run(Search(store, run_id).run())
-    assert record["status"] == "finished"
-    assert record["simulations"] >= 1
+    assert record.status == "finished"
+    assert record.simulations >= 1
     # the budget covers kernel start-up too; in-flight simulations are cut at the deadline
-    assert record["timings"]["elapsed"] < budget + 10
+    assert record.timings.elapsed < budget + 10
 
 
 def test_out_of_fold_outputs_go_to_the_top_nodes_and_to_each_model_familys_best(
@@ -331,8 +332,8 @@ def test_only_a_dead_process_leaves_its_runs_interrupted(
     store = RunStore(tmp_path)
     mine, gone = (create_run(housing, "price", store=store, options=SearchOptions()) for _ in "ab")
     record = store.read_run(gone)
-    record.update(status="running", pid=2**22 + 12345)  # beyond pid_max: no such process
-    store.write_run(gone, record)
+    record.status, record.pid = RunStatus.RUNNING, 2**22 + 12345  # beyond pid_max: none such
+    store.write_run(record)
     assert interrupt_orphaned_runs(store) == [gone]
-    assert store.read_run(gone)["status"] == "interrupted"
-    assert store.read_run(mine)["status"] == "created"  # this live process made it
+    assert store.read_run(gone).status == RunStatus.INTERRUPTED
+    assert store.read_run(mine).status == RunStatus.CREATED  # this live process made it
