@@ -12,7 +12,7 @@
     %sela insert [RUN] [NODE|best]  put the final (or a node's) pipeline into the next cell
 
 RUN is a run id, a unique prefix, a run name, or ``last`` (the default). Where the search runs is
-found once per kernel (DESIGN.md, "Magic discovery"):
+found once per kernel:
 
 1. ``c.SelaMagics.server_url`` / ``token`` (or ``SELA_SERVER_URL`` / ``SELA_SERVER_TOKEN``);
 2. the Jupyter server that started this kernel (``JPY_PARENT_PID`` -> ``jpserver-<pid>.json`` in

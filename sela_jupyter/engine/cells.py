@@ -39,8 +39,6 @@ _ROC_AUC = {
     ),
 }
 
-CONTRACT_VARIABLES = ("train", "dev", "test", "TARGET", "TASK", "METRIC", "SEED", "notes")
-
 
 def metric_expression(task: Task) -> tuple[str, str]:
     """The sklearn import and the scoring expression for ``task``'s metric."""

@@ -15,8 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-#: The tree's levels, in order: depth 1 is ``eda`` ... depth 5 is ``ensemble``.
-STAGES = ("eda", "preprocess", "features", "model", "ensemble")
+from .contract import STAGES
+
+__all__ = ["SOURCES", "STAGES", "Insight", "InsightPool"]
 
 #: Where an insight came from.
 SOURCES = ("builtin", "llm", "user")

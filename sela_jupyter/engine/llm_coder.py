@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .contract import CONTRACT
 from .errors import SimulationError
 from .families import model_libraries, prose_list
 from .insights import Insight
@@ -25,24 +26,6 @@ from .task import DataProfile, Task
 MAX_ATTEMPTS = 3
 
 TRACEBACK_CHARS = 2500
-
-CONTRACT = """\
-The notebook's setup cell (already run; never redefine it) defines:
-- train, dev: pandas DataFrames with the feature columns and the target column TARGET
-  (classification targets are already integer class codes 0..k-1)
-- test: the test features (no target) when the run has a test set
-- TARGET (target column name), TASK ("regression" | "binary" | "multiclass"), METRIC, SEED
-- notes: a dict that earlier stages may have filled for later ones
-- numpy as np, pandas as pd
-Stages run in order: eda, preprocess, features, model, ensemble. A harness cell after them runs
-    pipeline = Pipeline(steps + [("model", model)])
-    pipeline.fit(train.drop(columns=[TARGET]), train[TARGET])
-and scores dev with METRIC. Rules for every stage:
-- import what you use; print short findings if useful; add findings to `notes` for later stages
-- you may filter or fix *training* rows (train); never change dev's rows or fit anything on dev
-- never read test labels or any file other than what the setup loaded
-- keep `steps` a list of (name, transformer) pairs of scikit-learn transformers that map the raw
-  feature columns (a DataFrame without TARGET) to model inputs"""
 
 STAGE_RULES = {
     "eda": "This is the eda stage: analyse train and print what matters (keep output short). "

@@ -277,6 +277,29 @@ class NodeResult:
 
 
 @dataclass
+class NodeDetail:
+    """A node as REST serves it: the node as the tree has it now, its path from the root (each
+    step's id, stage and insight), its :class:`NodeResult` once it ran, and its notebook's path
+    under the server's root directory (``None`` when the runs live outside it)."""
+
+    node: dict[str, Any]
+    path: list[dict[str, Any]]
+    result: NodeResult | None = None
+    notebook_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the result's fields (none before the node ran), then ``node``,
+        ``path`` and ``notebook_path``."""
+        result = self.result.to_dict() if self.result is not None else {}
+        return {
+            **result,
+            "node": self.node,
+            "path": self.path,
+            "notebook_path": self.notebook_path,
+        }
+
+
+@dataclass
 class RunEvent:
     """One event of a run, to its listeners and the server's event bus.
 

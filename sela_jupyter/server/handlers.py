@@ -202,8 +202,9 @@ class NodeHandler(SelaHandler):
         the Contents API and JupyterLab open), or null when the runs live outside the root.
         """
         detail = self.manager.get_node(run_id, node_id)
-        detail["notebook_path"] = self.contents_path(detail.get("notebook"))
-        self.reply(detail)
+        if detail.result is not None:
+            detail.notebook_path = self.contents_path(detail.result.notebook)
+        self.reply(detail.to_dict())
 
     def contents_path(self, path: str | None) -> str | None:
         """``path`` relative to the server's root directory, as a Contents API path."""

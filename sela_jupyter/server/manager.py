@@ -28,7 +28,7 @@ import pandas as pd
 from ..engine.errors import RunNotFoundError, SelaInputError
 from ..engine.new_run import create_run
 from ..engine.options import REQUEST_OPTIONS, SearchOptions, build_options
-from ..engine.records import RunEvent
+from ..engine.records import NodeDetail, RunEvent
 from ..engine.run_status import interrupt_if_orphaned, interrupt_orphaned_runs
 from ..engine.search import Search
 from ..engine.statuses import RunStatus
@@ -380,16 +380,14 @@ class RunManager:
             tree = self.store.read_tree(run_id)
         return {**record, "active": active is not None, "tree": tree}
 
-    def get_node(self, run_id: str, node_id: str) -> dict[str, Any]:
+    def get_node(self, run_id: str, node_id: str) -> NodeDetail:
         """A node with its detail (insights, code per stage, output tail, error, timings)."""
         validate_id(node_id, "node id")
         tree = self.get_run(run_id)["tree"]
         node = next((n for n in tree["nodes"] if n["id"] == node_id), None)
         if node is None:
             raise RunNotFoundError(f"run {run_id} has no node {node_id!r}")
-        result = self.store.read_node(run_id, node_id)
-        detail = result.to_dict() if result is not None else {}
-        return {**detail, "node": node, "path": self._path(tree, node)}
+        return NodeDetail(node, self._path(tree, node), self.store.read_node(run_id, node_id))
 
     @staticmethod
     def _path(tree: dict[str, Any], node: dict[str, Any]) -> list[dict[str, Any]]:

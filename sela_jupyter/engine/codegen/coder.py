@@ -1,6 +1,6 @@
 """The template coder: one notebook cell per stage, rendered from the built-in catalog.
 
-:class:`TemplateCoder` follows the stage contract in ``DESIGN.md``: cells run in order after the
+:class:`TemplateCoder` follows the stage contract (:mod:`..contract`, ``docs/architecture.md``): cells run in order after the
 harness's setup cell, each imports what it uses, the preprocess cell builds ``preprocess`` and
 ``steps``, the features cell extends ``steps``, the model cell builds ``model`` and the ensemble
 cell builds a new ``model`` from it. Everything the coder can decide from the path and the data

@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from sela_jupyter.engine.catalog import CATALOG, applicable_entries
 from sela_jupyter.engine.codegen import TemplateCoder
+from sela_jupyter.engine.contract import SETUP_VARIABLES, STAGE_OUTPUTS
 from sela_jupyter.engine.insights import STAGES, Insight
 from sela_jupyter.engine.task import (
     DataProfile,
@@ -35,22 +36,7 @@ from sela_jupyter.engine.task import (
 
 # What a stage cell may find from the cells before it: the setup cell's variables and the
 # contract's stage variables. Everything else it must import or define itself.
-CONTRACT_NAMES = {
-    "np",
-    "pd",
-    "TARGET",
-    "TASK",
-    "METRIC",
-    "SEED",
-    "CLASSES",
-    "POSITIVE",
-    "train",
-    "dev",
-    "notes",
-    "preprocess",
-    "steps",
-    "model",
-}
+CONTRACT_NAMES = {"np", "pd", "preprocess", *SETUP_VARIABLES, *STAGE_OUTPUTS} - {"test"}
 
 
 @dataclass
