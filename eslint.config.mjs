@@ -16,7 +16,9 @@ export default defineConfig([
       '**/*.js',
       '**/*.d.ts',
       '**/__tests__',
-      'ui-tests'
+      'ui-tests',
+      // generated from sela_jupyter/server/openapi.yaml by `jlpm generate:types`
+      'src/schema.ts'
     ]
   },
   js.configs.recommended,

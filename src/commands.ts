@@ -18,8 +18,7 @@ import {
 import { SelaAPI } from './api';
 import { CommandIDs } from './commandIds';
 import { insertCellsBelow } from './insert';
-import type { SelaModel } from './model';
-import type { IExportCell, ITreeNode } from './tokens';
+import type { IExportCell, ISelaModel, ITreeNode } from './tokens';
 
 export { CommandIDs };
 
@@ -34,7 +33,7 @@ export interface ICommandContext {
   /**
    * The sidebar's model: the default run and node.
    */
-  model: SelaModel;
+  model: ISelaModel;
   /**
    * The notebooks, for inserting cells.
    */

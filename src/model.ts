@@ -10,9 +10,13 @@ import {
   IBest,
   INodeDetail,
   IRun,
+  IRunListEntry,
   IRunSummary,
+  IRunTree,
   ISelaEvent,
+  ISelaModel,
   ITreeNode,
+  LoadState,
   NodeStatus
 } from './tokens';
 
@@ -60,7 +64,7 @@ export interface IScorePoint {
 /**
  * The search tree of one run, merged from snapshots and events.
  */
-export class RunTree {
+export class RunTree implements IRunTree {
   constructor(
     readonly runId: string,
     direction: 'minimize' | 'maximize' = 'maximize'
@@ -354,15 +358,10 @@ export type SelaClient = Pick<
 >;
 
 /**
- * Where a part of the sidebar stands.
- */
-export type LoadState = 'idle' | 'loading' | 'ready' | 'error';
-
-/**
  * The sidebar's model: runs newest first, the selected run's tree, the
  * selected node and its detail.
  */
-export class SelaModel {
+export class SelaModel implements ISelaModel {
   constructor(options: SelaModel.IOptions = {}) {
     this._client = options.client ?? SelaAPI;
     this._refetchDelay = options.refetchDelay ?? 250;
@@ -378,7 +377,7 @@ export class SelaModel {
   /**
    * Run summaries, newest first.
    */
-  get runs(): IRunSummary[] {
+  get runs(): IRunListEntry[] {
     return this._runs;
   }
 
@@ -413,7 +412,7 @@ export class SelaModel {
   /**
    * The selected run's summary.
    */
-  get selectedRun(): IRunSummary | null {
+  get selectedRun(): IRunListEntry | null {
     return this._runs.find(r => r.id === this._selectedRunId) ?? null;
   }
 
@@ -645,11 +644,11 @@ export class SelaModel {
     this._emit();
   }
 
-  private _find(runId: string): IRunSummary | undefined {
+  private _find(runId: string): IRunListEntry | undefined {
     return this._runs.find(r => r.id === runId);
   }
 
-  private _upsertRun(summary: IRunSummary): void {
+  private _upsertRun(summary: IRunListEntry): void {
     const index = this._runs.findIndex(r => r.id === summary.id);
     if (index < 0) {
       this._runs = sortRuns([summary, ...this._runs]);
@@ -663,7 +662,7 @@ export class SelaModel {
     }
   }
 
-  private _patchRun(runId: string, patch: Partial<IRunSummary>): void {
+  private _patchRun(runId: string, patch: Partial<IRunListEntry>): void {
     const index = this._runs.findIndex(r => r.id === runId);
     if (index >= 0) {
       const runs = [...this._runs];
@@ -704,7 +703,7 @@ export class SelaModel {
   private _client: SelaClient;
   private _refetchDelay: number;
   private _changed = new Signal<this, void>(this);
-  private _runs: IRunSummary[] = [];
+  private _runs: IRunListEntry[] = [];
   private _runsState: LoadState = 'idle';
   private _runState: LoadState = 'idle';
   private _nodeState: LoadState = 'idle';
@@ -738,7 +737,7 @@ export namespace SelaModel {
 /**
  * Runs newest first (by creation time, then id, which starts with the date).
  */
-export function sortRuns(runs: IRunSummary[]): IRunSummary[] {
+export function sortRuns<T extends IRunSummary>(runs: T[]): T[] {
   return [...runs].sort(
     (a, b) => (b.created ?? 0) - (a.created ?? 0) || (b.id < a.id ? -1 : 1)
   );

@@ -10,7 +10,8 @@ import pandas as pd
 from sela_jupyter.engine.llm import TokenUsage
 from sela_jupyter.engine.new_run import create_run
 from sela_jupyter.engine.options import SearchOptions
-from sela_jupyter.engine.store import RunStore, atomic_write_json
+from sela_jupyter.engine.records import NodeResult
+from sela_jupyter.engine.store import RunStore
 from sela_jupyter.magics import LocalBackend
 from sela_jupyter.widgets import LiveView, cost_text, frontier, token_count
 
@@ -134,10 +135,7 @@ def test_llm_tokens_and_cost_show_on_the_run_line_and_in_node_detail(
     """A real run directory, read through the in-process backend the ``%sela`` magic uses."""
     store = RunStore(tmp_path)
     run_id = create_run(small_regression, "y", store=store, options=SearchOptions(rollouts=2))
-    node_file = store.node_dir(run_id, "n0") / "result.json"
-    node_file.parent.mkdir(parents=True, exist_ok=True)
-    offline = {"code": {}, "tokens": {"prompt": 0, "completion": 0, "cost": 0.0, "calls": 0}}
-    atomic_write_json(node_file, offline)
+    store.write_node(run_id, NodeResult(node={"id": "n0"}))  # an offline node: no tokens
     view = LiveView(LocalBackend(str(tmp_path)), run_id)
 
     view.refresh()
@@ -149,8 +147,8 @@ def test_llm_tokens_and_cost_show_on_the_run_line_and_in_node_detail(
     stored = store.read_run(run_id)
     stored.tokens = TokenUsage.from_dict(tokens)
     store.write_run(stored)
-    node_tokens = {"prompt": 900, "completion": 300, "cost": 0.00052, "calls": 1}
-    atomic_write_json(node_file, {**offline, "tokens": node_tokens})
+    node_tokens = TokenUsage(prompt=900, completion=300, cost=0.00052, calls=1)
+    store.write_node(run_id, NodeResult(node={"id": "n0"}, tokens=node_tokens))
     view.refresh()
     view.select("n0")
     assert "LLM: 12.3k tokens, $0.04" in view.progress_text.value

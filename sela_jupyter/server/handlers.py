@@ -252,13 +252,15 @@ class ExportHandler(SelaHandler):
         if fmt == "cells":
             self.reply({**metadata, "cells": [c.to_dict() for c in run.cells(node_id)]})
         elif fmt == "ipynb":
-            self.set_header("Content-Type", "application/x-ipynb+json")
+            # APIHandler.finish sets the Content-Type itself (JSON unless told otherwise).
             self.set_header("Content-Disposition", f'attachment; filename="{name}.ipynb"')
-            self.finish(notebook_text(run.cells(node_id), metadata))
+            self.finish(
+                notebook_text(run.cells(node_id), metadata),
+                set_content_type="application/x-ipynb+json",
+            )
         elif fmt == "py":
-            self.set_header("Content-Type", "text/x-python; charset=utf-8")
             self.set_header("Content-Disposition", f'attachment; filename="{name}.py"')
-            self.finish(run.export_code(node_id))
+            self.finish(run.export_code(node_id), set_content_type="text/x-python; charset=utf-8")
         else:
             raise web.HTTPError(400, f"unknown format {fmt!r}: use cells, ipynb or py")
 

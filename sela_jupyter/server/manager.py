@@ -61,6 +61,12 @@ SUMMARY_KEYS = (
 )
 
 
+#: The fields of a start request (``POST /sela/api/runs``).
+START_FIELDS = frozenset(
+    {"target", "data", "test", "task", "metric", "name", "description", "source", "options"}
+)
+
+
 class RunBusyError(SelaInputError):
     """The run is active and the request needs it idle (or the other way round)."""
 
@@ -180,6 +186,12 @@ class RunManager:
         is decoded off the event loop."""
         if not isinstance(body, dict):
             raise SelaInputError("the request body must be a JSON object")
+        unknown = sorted(set(body) - START_FIELDS)
+        if unknown:
+            raise SelaInputError(
+                f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(START_FIELDS))}"
+                " (search settings such as rollouts go in 'options')"
+            )
         target = body.get("target")
         if not isinstance(target, str) or not target:
             raise SelaInputError("'target' is required: the name of the column to predict")
@@ -426,7 +438,7 @@ class RunManager:
     def _emit(self, event: dict[str, Any]) -> None:
         if self.event_logger is None:
             return
-        data = {k: v for k, v in event.items() if k in ("type", "run_id", "time", "node", "best")}
+        data = {k: v for k, v in event.items() if k != "run"}
         if "run" in event:
             active = event["type"] != "run_finished" and event["run_id"] in self.active
             data["run"] = summarize(event["run"], active=active)

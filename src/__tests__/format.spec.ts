@@ -5,8 +5,9 @@ import {
   tokenSummary,
   tokenTotal
 } from '../format';
-import { IRunSummary } from '../tokens';
+import { IFinal } from '../tokens';
 import { loadTranslation } from '../translation';
+import { best, final, runSummary, tokenUsage } from './fixtures';
 
 const trans = loadTranslation();
 
@@ -30,9 +31,11 @@ describe('token formatting', () => {
   });
 
   it('sums prompt and completion tokens', () => {
-    expect(tokenTotal({ prompt: 10_000, completion: 2_300 })).toBe(12_300);
+    expect(tokenTotal(tokenUsage({ prompt: 10_000, completion: 2_300 }))).toBe(
+      12_300
+    );
     expect(tokenTotal(null)).toBe(0);
-    expect(tokenTotal({ cost: 0 })).toBe(0);
+    expect(tokenTotal(tokenUsage())).toBe(0);
   });
 
   it('summarises tokens and cost, and nothing for an offline run', () => {
@@ -42,9 +45,7 @@ describe('token formatting', () => {
         trans
       )
     ).toBe('12.3k tokens · $0.04');
-    expect(tokenSummary({ prompt: 1, completion: 0 }, trans)).toBe(
-      '1 token · $0'
-    );
+    expect(tokenSummary(tokenUsage({ prompt: 1 }), trans)).toBe('1 token · $0');
     expect(
       tokenSummary({ prompt: 0, completion: 0, cost: 0, calls: 0 }, trans)
     ).toBeNull();
@@ -53,43 +54,33 @@ describe('token formatting', () => {
 });
 
 describe('showFinal', () => {
-  const run = (final: IRunSummary['final']): IRunSummary =>
-    ({
-      id: 'r',
-      best: { node: 'n3', dev_score: 1 },
-      final
-    }) as unknown as IRunSummary;
+  const run = (candidate: IFinal | null) =>
+    runSummary('r', { best: best('n3', 1), final: candidate });
 
   it('shows a blend, and a single node other than the best on dev', () => {
     const members = [{ node: 'n3', weight: 1 }];
     expect(showFinal(run(null))).toBe(false);
-    expect(showFinal(run({ kind: 'node', members, dev_score: 1 }))).toBe(false);
+    expect(showFinal(run(final({ members })))).toBe(false);
     expect(
-      showFinal(
-        run({
-          kind: 'node',
-          members: [{ node: 'n9', weight: 1 }],
-          dev_score: 2
-        })
-      )
+      showFinal(run(final({ members: [{ node: 'n9', weight: 1 }] })))
     ).toBe(true);
     expect(
       showFinal(
-        run({
-          kind: 'ensemble',
-          members: [...members, { node: 'n9', weight: 2 }],
-          dev_score: 1,
-          chosen_on: 'cv',
-          cv_score: 0.9
-        })
+        run(
+          final({
+            kind: 'ensemble',
+            members: [...members, { node: 'n9', weight: 2 }],
+            chosen_on: 'cv',
+            cv_score: 0.9
+          })
+        )
       )
     ).toBe(true);
   });
 
   it('shows the best node when it has its own decision threshold', () => {
     const members = [{ node: 'n3', weight: 1 }];
-    const final = { kind: 'node' as const, members, dev_score: 1 };
-    expect(showFinal(run({ ...final, threshold: 0.38 }))).toBe(true);
-    expect(showFinal(run({ ...final, threshold: null }))).toBe(false);
+    expect(showFinal(run(final({ members, threshold: 0.38 })))).toBe(true);
+    expect(showFinal(run(final({ members, threshold: null })))).toBe(false);
   });
 });

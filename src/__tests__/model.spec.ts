@@ -1,17 +1,14 @@
 import { RunTree, SelaModel, SelaClient, sortRuns } from '../model';
 import { IRun, IRunSummary, ISelaEvent, ITreeNode } from '../tokens';
+import { best, runSummary, tokenUsage, treeNode } from './fixtures';
 
-/** A tree node with defaults. */
+/** A tree node with defaults; an `eda` node carries an insight. */
 function node(
   id: string,
   parent: string | null,
   patch: Partial<ITreeNode> = {}
 ): ITreeNode {
-  return {
-    id,
-    parent,
-    depth: parent === null ? 0 : Number(patch.depth ?? 1),
-    stage: parent === null ? 'root' : 'eda',
+  return treeNode(id, parent, {
     insight:
       parent === null
         ? null
@@ -21,14 +18,8 @@ function node(
             text: `idea ${id}`,
             source: 'builtin'
           },
-    children: [],
-    visits: 0,
-    value: 0,
-    status: 'queued',
-    dev_score: null,
-    timings: {},
     ...patch
-  };
+  });
 }
 
 function done(
@@ -193,7 +184,16 @@ class FakeClient implements SelaClient {
     const summary = this.runs.find(r => r.id === runId)!;
     return {
       ...summary,
-      tree: { max_depth: 2, root: 'n0', nodes: this.tree }
+      pid: 1,
+      profile: {},
+      data: {
+        frame: 'data/frame.parquet',
+        has_test_frame: false,
+        has_test_labels: true,
+        rows: { train: 300, dev: 100, test: 100 }
+      },
+      llm: null,
+      tree: { max_depth: 2, seed: 0, counter: 1, root: 'n0', nodes: this.tree }
     };
   }
   async getNode(): Promise<never> {
@@ -205,15 +205,8 @@ const wait = (ms: number): Promise<void> =>
   new Promise(resolve => setTimeout(resolve, ms));
 
 describe('SelaModel', () => {
-  const summary = (id: string, created: number): IRunSummary => ({
-    id,
-    created,
-    status: 'running',
-    active: true,
-    simulations: 0,
-    options: { rollouts: 4 },
-    task: { target: 'price', metric: 'rmse', direction: 'minimize' }
-  });
+  const summary = (id: string, created: number): IRunSummary =>
+    runSummary(id, { created });
 
   it('lists runs newest first and selects the newest', async () => {
     const client = new FakeClient();
@@ -249,7 +242,7 @@ describe('SelaModel', () => {
       run_id: 'a',
       time: 2,
       node: done('n1', 'n0', 14000, 2),
-      best: { node: 'n1', dev_score: 14000 }
+      best: best('n1', 14000)
     };
     model.handleEvent(event);
 
@@ -268,16 +261,21 @@ describe('SelaModel', () => {
     client.tree = [node('n0', null, { children: ['n1'] }), node('n1', 'n0')];
     const model = new SelaModel({ client, refetchDelay: 5 });
     await model.refreshRuns();
-    expect(model.selectedRun!.tokens).toBeUndefined();
+    expect(model.selectedRun!.tokens).toEqual(tokenUsage());
 
-    const tokens = { prompt: 900, completion: 300, cost: 0.0003, calls: 1 };
+    const tokens = tokenUsage({
+      prompt: 900,
+      completion: 300,
+      cost: 0.0003,
+      calls: 1
+    });
     client.runs = [{ ...summary('a', 1), tokens }];
     model.handleEvent({
       type: 'simulation_finished',
       run_id: 'a',
       time: 2,
       node: done('n1', 'n0', 14000, 2),
-      best: { node: 'n1', dev_score: 14000 }
+      best: best('n1', 14000)
     });
     await wait(30);
 
@@ -343,8 +341,8 @@ describe('sortRuns', () => {
   it('puts the newest run first', () => {
     expect(
       sortRuns([
-        { id: 'x', created: 1, status: 'finished' },
-        { id: 'y', created: 5, status: 'running' }
+        runSummary('x', { created: 1, status: 'finished' }),
+        runSummary('y', { created: 5 })
       ]).map(r => r.id)
     ).toEqual(['y', 'x']);
   });

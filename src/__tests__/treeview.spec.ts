@@ -1,6 +1,7 @@
 import { visibleRows } from '../components/TreeView';
 import { RunTree } from '../model';
 import { ITreeNode } from '../tokens';
+import { treeNode } from './fixtures';
 
 function node(
   id: string,
@@ -8,19 +9,12 @@ function node(
   children: string[] = [],
   visits = 0
 ): ITreeNode {
-  return {
-    id,
-    parent,
-    depth: parent === null ? 0 : 1,
-    stage: parent === null ? 'root' : 'eda',
-    insight: null,
+  return treeNode(id, parent, {
     children,
     visits,
-    value: 0,
     status: visits ? 'done' : 'queued',
-    dev_score: visits ? 1 : null,
-    timings: {}
-  };
+    dev_score: visits ? 1 : null
+  });
 }
 
 describe('visibleRows', () => {

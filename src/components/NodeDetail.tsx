@@ -3,8 +3,7 @@ import React from 'react';
 
 import { CommandIDs } from '../commandIds';
 import { formatDuration, formatScore, tokenSummary } from '../format';
-import { LoadState } from '../model';
-import { INodeDetail, ITreeNode, STAGES } from '../tokens';
+import { INodeDetail, ITreeNode, LoadState, STAGES } from '../tokens';
 import { useTranslation } from '../translation';
 import { CodeBlock } from './CodeBlock';
 

@@ -2,14 +2,14 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
 import { formatDuration, formatScore, tokenSummary } from '../format';
-import { IRunSummary } from '../tokens';
+import { IRunListEntry } from '../tokens';
 import { useTranslation } from '../translation';
 
 /**
  * What the run list shows of a run's data set.
  */
 export function datasetLabel(
-  run: IRunSummary,
+  run: IRunListEntry,
   trans: TranslationBundle
 ): string {
   if (run.name) {
@@ -26,7 +26,7 @@ export function datasetLabel(
 /**
  * Simulations done and planned.
  */
-export function progressLabel(run: IRunSummary): string {
+export function progressLabel(run: IRunListEntry): string {
   const planned = run.options?.rollouts;
   const done = run.simulations ?? 0;
   return typeof planned === 'number' ? `${done}/${planned}` : `${done}`;
@@ -35,7 +35,7 @@ export function progressLabel(run: IRunSummary): string {
 /**
  * Elapsed time: finished runs from their record, live ones from the clock.
  */
-export function elapsedSeconds(run: IRunSummary, now: number): number | null {
+export function elapsedSeconds(run: IRunListEntry, now: number): number | null {
   const elapsed = run.timings?.elapsed;
   if (run.active && run.created && run.status === 'running') {
     return Math.max(elapsed ?? 0, now / 1000 - run.created);
@@ -50,7 +50,7 @@ export interface IRunListProps {
   /**
    * Runs, newest first.
    */
-  runs: IRunSummary[];
+  runs: IRunListEntry[];
   /**
    * The selected run.
    */

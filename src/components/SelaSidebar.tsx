@@ -10,7 +10,7 @@ import {
   tokenSummary
 } from '../format';
 import { SelaModel } from '../model';
-import { IRunSummary } from '../tokens';
+import { IRunListEntry } from '../tokens';
 import { useTranslation } from '../translation';
 import { NodeDetail } from './NodeDetail';
 import {
@@ -183,7 +183,7 @@ export function SelaSidebar(props: ISelaSidebarProps): JSX.Element {
  */
 interface IRunViewProps {
   model: SelaModel;
-  run: IRunSummary;
+  run: IRunListEntry;
   now: number;
   execute: (command: string, args?: Record<string, string>) => void;
   onSelectNode: (id: string) => void;

@@ -23,7 +23,11 @@ async def test_node_detail_gives_the_notebook_path_relative_to_the_server_root(
     jp_fetch: Any, jp_root_dir: Path
 ) -> None:
     frame = pd.read_csv(HOUSING).head(200)
-    body = {"target": "price", "rollouts": 1, "max_depth": 1, "data": frame_upload(frame)}
+    body = {
+        "target": "price",
+        "options": {"rollouts": 1, "max_depth": 1},
+        "data": frame_upload(frame),
+    }
     started = await fetch_json(jp_fetch, "runs", method="POST", body=json.dumps(body))
     run = await wait_for_run(jp_fetch, started["id"])
 

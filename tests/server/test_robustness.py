@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_process import JupyterServer, send, start_server
 
-from sela_jupyter.server.manager import _OPTION_KEYS
+from sela_jupyter.engine.options import REQUEST_OPTIONS
 
 RUNS = "sela/api/runs"
 
@@ -103,7 +103,7 @@ START = st.fixed_dictionaries(
         "target": JSON | st.sampled_from(["price", "y", ""]),
         "data": DATA,
         "test": DATA,
-        "options": JSON | st.dictionaries(st.sampled_from(sorted(_OPTION_KEYS)), JSON),
+        "options": JSON | st.dictionaries(st.sampled_from(sorted(REQUEST_OPTIONS)), JSON),
         "name": JSON,
         "task": JSON | st.sampled_from(["regression", "binary", "multiclass"]),
         "metric": JSON | st.sampled_from(["rmse", "f1"]),
