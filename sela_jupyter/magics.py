@@ -299,12 +299,13 @@ class LocalBackend:
 
     def node(self, run_id: str, node_id: str) -> dict[str, Any]:
         """A node's detail from its ``result.json``."""
+        from .engine.records import NodeDetail
+
         tree = self.store.read_tree(run_id)
-        node = next((n for n in tree["nodes"] if n["id"] == node_id), None)
-        if node is None:
+        detail = NodeDetail.from_tree(tree, node_id, self.store.read_node(run_id, node_id))
+        if detail is None:
             raise RunNotFoundError(f"run {run_id} has no node {node_id!r}")
-        result = self.store.read_node(run_id, node_id)
-        return {**(result.to_dict() if result else {}), "node": node}
+        return detail.to_dict()
 
     def _run(self, run_id: str) -> Any:
         from .engine.api import Run

@@ -25,7 +25,7 @@ from .codegen import TemplateCoder
 from .ensemble import WeightedEnsemble, positive_code
 from .errors import SelaDataWarning, SelaInputError, SelaRunError
 from .export import cells_to_script, ensemble_cells, notebook_text, pipeline_cells
-from .mcts import Node
+from .mcts import Node, Tree
 from .new_run import create_run
 from .options import build_options, parse_duration
 from .planning import Planner
@@ -35,6 +35,7 @@ from .run_status import failure_message
 from .runlog import RUN_LOG
 from .search import Listener, Search
 from .store import RunStore, atomic_write_text
+from .task import DataProfile, Task
 
 T = TypeVar("T")
 
@@ -67,8 +68,7 @@ class Run:
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store = store
         self.id = run_id
-        self._state = RunState.load(store, run_id)
-        self._planner = Planner(self._state, TemplateCoder())
+        self.reload()
 
     def __repr__(self) -> str:
         best = self.best
@@ -85,7 +85,7 @@ class Run:
         return self
 
     @property
-    def profile(self) -> Any:
+    def profile(self) -> DataProfile:
         """The :class:`~.task.DataProfile` of the run's training rows."""
         return self._state.profile
 
@@ -95,7 +95,7 @@ class Run:
         return self._state.record
 
     @property
-    def task(self) -> Any:
+    def task(self) -> Task:
         """The run's :class:`~.task.Task`."""
         return self._state.task
 
@@ -105,7 +105,7 @@ class Run:
         return self._state.run_dir
 
     @property
-    def tree(self) -> Any:
+    def tree(self) -> Tree:
         """The search :class:`~.mcts.Tree`."""
         return self._state.tree
 

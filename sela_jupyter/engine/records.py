@@ -287,6 +287,25 @@ class NodeDetail:
     result: NodeResult | None = None
     notebook_path: str | None = None
 
+    @classmethod
+    def from_tree(
+        cls, tree: dict[str, Any], node_id: str, result: NodeResult | None
+    ) -> NodeDetail | None:
+        """Node ``node_id`` of ``tree`` (``tree.json``'s shape) with its path and ``result``;
+        ``None`` when the tree has no such node."""
+        nodes = {n["id"]: n for n in tree["nodes"]}
+        node = nodes.get(node_id)
+        if node is None:
+            return None
+        path = []
+        current: dict[str, Any] | None = node
+        while current is not None and current.get("parent") is not None:
+            path.append(
+                {"id": current["id"], "stage": current["stage"], "insight": current["insight"]}
+            )
+            current = nodes.get(current["parent"])
+        return cls(node, path[::-1], result)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the result's fields (none before the node ran), then ``node``,
         ``path`` and ``notebook_path``."""

@@ -396,22 +396,11 @@ class RunManager:
         """A node with its detail (insights, code per stage, output tail, error, timings)."""
         validate_id(node_id, "node id")
         tree = self.get_run(run_id)["tree"]
-        node = next((n for n in tree["nodes"] if n["id"] == node_id), None)
-        if node is None:
+        result = self.store.read_node(run_id, node_id)
+        detail = NodeDetail.from_tree(tree, node_id, result)
+        if detail is None:
             raise RunNotFoundError(f"run {run_id} has no node {node_id!r}")
-        return NodeDetail(node, self._path(tree, node), self.store.read_node(run_id, node_id))
-
-    @staticmethod
-    def _path(tree: dict[str, Any], node: dict[str, Any]) -> list[dict[str, Any]]:
-        nodes = {n["id"]: n for n in tree["nodes"]}
-        path = []
-        current: dict[str, Any] | None = node
-        while current is not None and current.get("parent") is not None:
-            path.append(
-                {"id": current["id"], "stage": current["stage"], "insight": current["insight"]}
-            )
-            current = nodes.get(current["parent"])
-        return path[::-1]
+        return detail
 
     # -- steering -------------------------------------------------------------------------------
     def _steerable(self, run_id: str) -> Search:
