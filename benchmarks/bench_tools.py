@@ -7,7 +7,11 @@ Every tool is held to 2 cores: sela runs 2 simulations at a time, FLAML and XGBo
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from threadpoolctl import threadpool_limits
 
 import sela_jupyter
 from sela_jupyter.engine.cells import score_saved_predictions
+from sela_jupyter.engine.ensemble import positive_code
 from sela_jupyter.engine.task import Task, prepare_data
 
 CORES = 2
@@ -85,18 +90,102 @@ def run_xgboost(split: Split, *, budget: float, seed: int, runs_dir: Path) -> di
     return {"test_score": split.score(pipeline.predict(split.X_test))}
 
 
-def run_hgb(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[str, Any]:
-    """Default HistGradientBoosting, one-hot categoricals (dense), fit on train."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+#: Columns with more training levels than this are ordinal codes, not categorical features, for
+#: HistGradientBoosting (whose categorical support stops at ``max_bins``, 255).
+HGB_MAX_LEVELS = 250
 
-    if split.task.is_classification:
-        model = HistGradientBoostingClassifier(random_state=seed)
-    else:
-        model = HistGradientBoostingRegressor(random_state=seed)
+
+def run_hgb(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[str, Any]:
+    """Default HistGradientBoosting with native categorical support, fit on train.
+
+    Non-numeric columns are ordinal-encoded (unseen and missing levels become NaN) and passed as
+    categorical features, except those with more than :data:`HGB_MAX_LEVELS` levels in train,
+    which stay ordinal codes: the plain baseline a user gets in a few lines.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.preprocessing import OrdinalEncoder
+
+    text = [c for c in split.X_train.columns if not pd.api.types.is_numeric_dtype(split.X_train[c])]
+    levels = {c: split.X_train[c].nunique() for c in text}
+    encode = ColumnTransformer(
+        [
+            (
+                "levels",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                ),
+                text,
+            )
+        ],
+        remainder="passthrough",
+    )
+    categorical = [i for i, c in enumerate(text) if levels[c] <= HGB_MAX_LEVELS]
+    model_class = (
+        HistGradientBoostingClassifier
+        if split.task.is_classification
+        else HistGradientBoostingRegressor
+    )
+    model = model_class(random_state=seed, categorical_features=categorical or None)
     with threadpool_limits(limits=CORES):
-        pipeline = make_pipeline(_one_hot(dense=True), model).fit(split.X_train, split.y_train)
-        predictions = pipeline.predict(split.X_test)
+        features = split.X_train.astype({c: str for c in text}).where(split.X_train.notna())
+        pipeline = make_pipeline(encode, model).fit(features, split.y_train)
+        test = split.X_test.astype({c: str for c in text}).where(split.X_test.notna())
+        predictions = pipeline.predict(test)
     return {"test_score": split.score(predictions)}
+
+
+#: AutoGluon's name of each engine metric.
+_AUTOGLUON_METRICS = {
+    "rmse": "root_mean_squared_error",
+    "mae": "mean_absolute_error",
+    "r2": "r2",
+    "f1": "f1",
+    "f1_weighted": "f1_weighted",
+    "accuracy": "accuracy",
+    "roc_auc": "roc_auc",
+}
+
+
+def autogluon_python() -> Path:
+    """The Python of AutoGluon's own environment (``$SELA_AUTOGLUON_PYTHON``, else
+    ``.venv-autogluon`` at the repository root, which ``make bench`` builds)."""
+    root = Path(__file__).resolve().parent.parent
+    return Path(os.environ.get("SELA_AUTOGLUON_PYTHON", root / ".venv-autogluon/bin/python"))
+
+
+def run_autogluon(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[str, Any]:
+    """AutoGluon's default preset with the same time budget, fit on train with dev as its tuning
+    data (as FLAML gets dev), on 2 CPUs, in its own environment (see ``autogluon_runner.py``)."""
+    python = autogluon_python()
+    if not python.is_file():
+        raise RuntimeError(f"no AutoGluon environment at {python}: run `make bench` first")
+    task = split.task
+    problem = "regression" if not task.is_classification else task.task_type
+    with tempfile.TemporaryDirectory(dir=runs_dir) as tmp:
+        folder = Path(tmp)
+        split.X_train.assign(y__=split.y_train.to_numpy()).to_parquet(folder / "train.parquet")
+        split.X_dev.assign(y__=split.y_dev.to_numpy()).to_parquet(folder / "dev.parquet")
+        split.X_test.to_parquet(folder / "test.parquet")
+        command = [
+            str(python),
+            str(Path(__file__).with_name("autogluon_runner.py")),
+            str(folder),
+            "--label=y__",
+            f"--problem-type={problem}",
+            f"--eval-metric={_AUTOGLUON_METRICS[task.metric]}",
+            f"--time-limit={budget:g}",
+            f"--cpus={CORES}",
+        ]
+        if task.task_type == "binary":
+            command.append(f"--positive-class={positive_code(task)}")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=budget * 3 + 120)
+        if done.returncode != 0:
+            raise RuntimeError(f"AutoGluon failed: {done.stderr[-2000:]}")
+        predictions = pd.read_parquet(folder / "predictions.parquet")["prediction"].to_numpy()
+        summary = json.loads((folder / "summary.json").read_text())
+    return {"test_score": split.score(predictions), "best_model": summary["best"]}
 
 
 def run_flaml(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[str, Any]:
@@ -219,4 +308,10 @@ def run_sela(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[
     }
 
 
-TOOLS = {"sela": run_sela, "flaml": run_flaml, "xgboost": run_xgboost, "hgb": run_hgb}
+TOOLS = {
+    "sela": run_sela,
+    "autogluon": run_autogluon,
+    "flaml": run_flaml,
+    "xgboost": run_xgboost,
+    "hgb": run_hgb,
+}

@@ -1,7 +1,7 @@
-"""sela against FLAML, default XGBoost and HistGradientBoosting at equal wall-clock budget.
+"""sela against AutoGluon, FLAML, default XGBoost and HistGradientBoosting at equal wall-clock budget.
 
-    python benchmarks/compare.py [--budget 60] [--datasets housing,boston,...] \
-        [--tools sela,flaml,xgboost,hgb] [--seed 0 | --seeds 0,1,2] [--out benchmarks/results] \
+    python benchmarks/compare.py [--budget 60] [--datasets all | small,mid,large | housing,...] \
+        [--tools sela,autogluon,flaml,xgboost,hgb] [--seed 0 | --seeds 0,1,2] [--out DIR] \
         [--runs-dir DIR] [--carry-over results/EARLIER.json ...]
     python benchmarks/compare.py --summarise results/A.json results/B.json ...
 
@@ -14,7 +14,13 @@ to the reference tool (FLAML by default; F1 ratio, reference RMSE / tool RMSE, s
 better either way), the geometric mean of the ratios, the mean rank, sela's normalised score
 ``1/(1+rmse)``, wall times, sela's simulations per minute and median per-simulation overhead, and
 writes everything as JSON to ``<out>/<timestamp>.json``. With several seeds (or ``--summarise``)
-it adds the geometric means per seed, per dataset over seeds, and over every (dataset, seed) pair.
+it adds the geometric means per seed, per dataset over seeds, and over every (dataset, seed) pair,
+and sela head to head against each other tool: the geometric mean over datasets of sela's ratio
+to it (each dataset's ratio a geometric mean over seeds) and the datasets sela wins.
+
+``--datasets`` takes names or the groups ``small`` (the six original tables, at most 1.3k rows),
+``mid`` (2k to 10k rows), ``large`` (255k rows) and ``all``. AutoGluon runs in its own virtual
+environment (``.venv-autogluon``, built by ``make bench``; see ``autogluon_runner.py``).
 """
 
 from __future__ import annotations
@@ -36,11 +42,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_data import DATASETS
+from bench_data import DATASETS, GROUPS
 from bench_tools import CORES, TOOLS, make_split
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TOOLS = ("sela", "flaml", "xgboost", "hgb")
+DEFAULT_TOOLS = ("sela", "autogluon", "flaml", "xgboost", "hgb")
 
 
 def ratio(score: float | None, reference: float | None, direction: str) -> float | None:
@@ -150,6 +156,8 @@ def format_table(report: dict[str, Any]) -> str:
                 f"       {agg['simulations_per_minute']:6.1f}/min"
                 f"  overhead {agg['median_overhead_s'] * 1000:7.0f} ms (median over all simulations)"
             )
+    if "sela" in tools and len(tools) > 1:
+        lines += ["", *against_table([report], tools)]
     errors = [
         f"  {r['dataset']}/{t}: {r['tools'][t]['error']}"
         for r in results
@@ -336,6 +344,8 @@ def seeds_table(reports: list[dict[str, Any]]) -> str:
     overall = {t: math.exp(sum(v) / len(v)) if v else None for t, v in logs.items()}
     lines.append(f"{'all':<8}" + "".join(f"{_fmt(overall[t], 3):>{w}}" for t in tools))
     lines += ["", *_datasets_table(reports, tools, w)]
+    if "sela" in tools:
+        lines += ["", *against_table(reports, tools)]
     if "sela" in tools and "xgboost" in tools:
         pairs = [
             r for report in reports for r in report["results"] if r["tools"]["sela"].get("ratio")
@@ -357,6 +367,48 @@ def seeds_table(reports: list[dict[str, Any]]) -> str:
         )
         lines += ["", *_head_to_head(pairs, "xgboost")]
     return "\n".join(lines)
+
+
+def sela_against(reports: list[dict[str, Any]], other: str) -> dict[str, Any]:
+    """sela against ``other`` over every dataset both scored: per dataset the geometric mean over
+    seeds of sela's score ratio to ``other``'s (above 1: sela better), their geometric mean, and
+    the datasets where it is above 1 (wins) or exactly 1 (ties)."""
+    logs: dict[str, list[float]] = {}
+    for report in reports:
+        for result in report["results"]:
+            tools = result["tools"]
+            if "sela" not in tools or other not in tools:
+                continue
+            value = ratio(
+                tools["sela"].get("test_score"), tools[other].get("test_score"), result["direction"]
+            )
+            if value:
+                logs.setdefault(result["dataset"], []).append(math.log(value))
+    per_dataset = {d: math.exp(sum(v) / len(v)) for d, v in logs.items()}
+    values = list(per_dataset.values())
+    return {
+        "per_dataset": per_dataset,
+        "geomean": math.exp(sum(map(math.log, values)) / len(values)) if values else None,
+        "wins": sum(1 for v in values if v > 1 + 1e-12),
+        "ties": sum(1 for v in values if abs(v - 1) <= 1e-12),
+        "datasets": len(values),
+    }
+
+
+def against_table(reports: list[dict[str, Any]], tools: list[str]) -> list[str]:
+    """One line per other tool: sela's geometric-mean ratio to it and its wins."""
+    lines = [
+        "sela against each tool (per-dataset geometric means over seeds; above 1: sela better)"
+    ]
+    for other in tools:
+        if other == "sela":
+            continue
+        versus = sela_against(reports, other)
+        lines.append(
+            f"  vs {other:<10} geometric mean {_fmt(versus['geomean'], 4):>7}, wins"
+            f" {versus['wins']} / ties {versus['ties']} of {versus['datasets']} datasets"
+        )
+    return lines
 
 
 def _head_to_head(results: list[dict[str, Any]], other: str) -> list[str]:
@@ -410,7 +462,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Parse options, run, print the table and write the JSON (one file per seed)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per tool and dataset")
-    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated")
+    parser.add_argument(
+        "--datasets", default="all", help="comma-separated names or groups: small, mid, large, all"
+    )
     parser.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help="comma-separated")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -436,7 +490,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         saved = [json.loads(Path(path).read_text()) for path in args.summarise]
         print(seeds_table(saved))
         return {"reports": saved}
-    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    datasets = [
+        name
+        for word in args.datasets.split(",")
+        if word.strip()
+        for name in GROUPS.get(word.strip(), [word.strip()])
+    ]
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = [d for d in datasets if d not in DATASETS] + [t for t in tools if t not in TOOLS]
     if unknown:

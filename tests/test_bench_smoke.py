@@ -38,6 +38,7 @@ def test_compare_harness_smoke(tmp_path: Path) -> None:
     for expected in ("boston", "rmse", "sela", "xgboost", "ratio to xgboost", "geometric mean"):
         assert expected in table
     assert "mean rank" in table and "1/(1+rmse)" in table and "/min" in table
+    assert "vs xgboost" in table  # sela head to head, with its wins
 
     [path] = out.glob("*.json")
     report = json.loads(path.read_text())
@@ -101,3 +102,15 @@ def test_compare_harness_smoke(tmp_path: Path) -> None:
     earlier["results"][0]["rows"]["test"] += 1
     with pytest.raises(ValueError, match="no earlier report of the same split"):
         carry_over(json.loads(json.dumps(report)), {"earlier.json": earlier})
+
+
+def test_the_hgb_baseline_uses_native_categoricals_and_scores_the_split() -> None:
+    """The default-HistGradientBoosting baseline on a table of categorical columns."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_data import DATASETS, GROUPS
+    from bench_tools import make_split, run_hgb
+
+    assert {"small", "mid", "large", "all"} <= set(GROUPS) and "fertility" in GROUPS["large"]
+    titanic = DATASETS["titanic"]
+    split = make_split(titanic.load(), titanic.target, seed=0)
+    assert 0.4 < run_hgb(split, budget=5, seed=0, runs_dir=ROOT)["test_score"] <= 1.0
