@@ -236,8 +236,9 @@ class LocalBackend:
     def start(self, frame: Any, target: str, *, test: Any = None, **fields: Any) -> str:
         """Create the run here and search it in a background thread."""
         from .engine.new_run import create_run
+        from .engine.options import build_options
 
-        manager_options = _options_from_fields(fields.pop("options", {}))
+        manager_options = build_options(fields.pop("options", {}))
         run_id = create_run(
             frame,
             target,
@@ -342,12 +343,6 @@ class LocalBackend:
             if self.active(run_id):
                 with contextlib.suppress(Exception):
                     self.stop(run_id)
-
-
-def _options_from_fields(options: dict[str, Any]) -> Any:
-    from .engine.options import build_options
-
-    return build_options(options)
 
 
 def _q(value: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .catalog import BuiltinProposer
@@ -67,7 +67,7 @@ class LLMSession:
         from .llm_coder import LLMCoder
         from .llm_insights import LLMProposer
 
-        self.client = LLMClient(config, used=TokenUsage.from_dict(s.record.tokens.to_dict()))
+        self.client = LLMClient(config, used=replace(s.record.tokens))
         try:
             if not config.enabled:
                 raise LLMError(
@@ -183,7 +183,7 @@ class LLMSession:
         for entry in used:
             tokens.add(entry.job.usage)
         return {
-            "tokens": tokens.to_dict(),
+            "tokens": tokens,
             "cells": {
                 e.cell.stage: {"replies": e.job.replies, "ran": e.cell.attempts, "log": e.job.log}
                 for e in used

@@ -10,8 +10,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .contract import STAGES
 from .errors import SelaInputError
-from .insights import STAGES
 from .llm import DEFAULT_KEY_ENV, LLMConfig, llm_options
 
 log = logging.getLogger(__name__)
@@ -195,11 +195,11 @@ def build_options(
         if budget is None:
             budget = parse_duration(defaults.get("time_budget"))
     try:
-        numbers = {
-            name: kind(given.get(name, defaults.get(name)))
-            for name, kind in _NUMBERS.items()
-            if given.get(name, defaults.get(name)) is not None
-        }
+        numbers = {}
+        for name, kind in _NUMBERS.items():
+            value = given.get(name, defaults.get(name))
+            if value is not None:
+                numbers[name] = kind(value)
         return SearchOptions(
             rollouts=None if rollouts is None else int(rollouts),
             time_budget=budget,

@@ -135,7 +135,7 @@ class Recorder:
             cv_error=result.cv_error,
             timings=node.timings,
             notebook=str(node_dir / "notebook.ipynb"),
-            tokens=TokenUsage.from_dict((llm or {}).get("tokens")),
+            tokens=(llm or {}).get("tokens") or TokenUsage(),
             llm=(llm or {}).get("cells"),
         )
         s.store.write_node(s.run_id, detail)

@@ -18,7 +18,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from .codegen import TemplateCoder, model_family_of
@@ -26,7 +26,7 @@ from .cpu import CpuBudget, budget_for
 from .ensemble import final_blend
 from .errors import SelaError, SelaInputError, describe
 from .insights import STAGES, Insight
-from .llm import LLMClient, TokenUsage
+from .llm import LLMClient
 from .llm_session import LLMCell, LLMSession
 from .mcts import Node, Tree
 from .planning import PendingCell, Planner
@@ -103,7 +103,7 @@ class Search:
         s.record.simulations = s.tree.simulations
         s.record.best = BestNode(best.id, best.dev_score, best.test_score) if best else None
         if self.llm is not None:
-            s.record.tokens = TokenUsage.from_dict(self.llm.usage.to_dict())
+            s.record.tokens = replace(self.llm.usage)  # a copy: the client keeps counting
         live = self._clock is not None and self.kernels is not None
         s.record.kernel_files = list(self.kernels.connection_files) if live else []
         s.save()
