@@ -72,7 +72,10 @@ def test_a_time_budget_alone_is_not_cut_short_by_the_default_rollout_count(
     data = load_breast_cancer(as_frame=True).frame.iloc[:, -6:]
     run = sela_jupyter.run(data, target="target", time_budget=8, max_depth=2, runs_dir=tmp_path)
     assert run.record.options.rollouts is None
-    assert run.record.simulations > DEFAULT_ROLLOUTS
+    # The search ran until the budget was spent (not until a count was reached); how many
+    # simulations fit in 8 s depends on the machine, so the count itself is not pinned.
+    assert run.record.timings.elapsed >= 0.9 * 8
+    assert run.record.simulations > 0
     # Without a budget the default count applies, exactly.
     short = sela_jupyter.run(data, target="target", max_depth=1, runs_dir=tmp_path)
     assert short.record.options.rollouts == DEFAULT_ROLLOUTS
