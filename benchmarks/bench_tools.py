@@ -21,6 +21,7 @@ from typing import Any
 import nbformat
 import numpy as np
 import pandas as pd
+from resources import PeakMemory, directory_bytes
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
@@ -262,20 +263,22 @@ def simulation_overheads(run: Any) -> list[float]:
 
 
 def run_sela(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[str, Any]:
-    """sela with the built-in catalog (no LLM), ``time_budget`` = the budget, 2 parallel
-    simulations. It splits the frame itself; the split is checked against everyone else's. Its
-    answer is the run's final candidate (chosen on dev); the best single node is reported too."""
+    """sela with the built-in catalog (no LLM), ``time_budget`` = the budget, every other option
+    its default (as a new user runs it). It splits the frame itself; the split is checked against
+    everyone else's. Its answer is the run's final candidate (chosen on dev); the best single node
+    is reported too, and what the run cost: peak memory (this process and its kernels) and the
+    size of its run directory."""
     started = time.perf_counter()
-    run = sela_jupyter.run(
-        split.frame,
-        target=split.task.target,
-        rollouts=None,
-        time_budget=budget,
-        parallel=CORES,
-        seed=seed,
-        runs_dir=runs_dir,
-        llm="off",
-    )
+    with PeakMemory() as memory:
+        run = sela_jupyter.run(
+            split.frame,
+            target=split.task.target,
+            rollouts=None,
+            time_budget=budget,
+            seed=seed,
+            runs_dir=runs_dir,
+            llm="off",
+        )
     wall = time.perf_counter() - started
     test_labels = pd.read_parquet(run.path / "data" / "test_labels.parquet")
     if not test_labels.index.equals(split.X_test.index):
@@ -298,6 +301,9 @@ def run_sela(split: Split, *, budget: float, seed: int, runs_dir: Path) -> dict[
         "simulations": simulations,
         "failed_simulations": failed,
         "simulations_per_minute": simulations / (wall / 60.0),
+        "parallel": run.record.options.parallel,
+        "peak_memory_mb": memory.peak / 2**20,
+        "run_dir_mb": directory_bytes(run.path) / 2**20,
         "median_overhead_s": statistics.median(overheads) if overheads else None,
         "overheads_s": overheads,
         "best_insights": [i.text for i in run.tree.insights(best)] if best else [],

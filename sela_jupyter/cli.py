@@ -305,6 +305,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sela`` argument parser."""
+    from .engine.options import MAX_DEFAULT_PARALLEL
     from .engine.options import OPTION_DEFAULTS as _D
 
     parser = argparse.ArgumentParser(
@@ -332,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--parallel",
         type=int,
         default=None,
-        help=f"simulations at once (kernels; default {_D['parallel']})",
+        help=f"simulations at once (kernels; default one per core, at most {MAX_DEFAULT_PARALLEL}: {_D['parallel']} here)",
     )
     p.add_argument("--test", default=None, help="a separate test file (train/dev split only)")
     p.add_argument(

@@ -51,7 +51,7 @@ START_OPTIONS = {
     "target": "column to predict (required)",
     "rollouts": "number of simulations",
     "budget": "time budget: seconds or 90s / 10m / 1h",
-    "parallel": "simulations at once (one kernel each)",
+    "parallel": "simulations at once (one kernel each; default one per core, at most 4)",
     "metric": "rmse, mae, r2, rmsle, f1, f1_weighted, accuracy, roc_auc",
     "task": "regression, binary or multiclass (inferred by default)",
     "llm": "model on an OpenAI-compatible endpoint (key in OPENAI_API_KEY), or off",

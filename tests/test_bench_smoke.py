@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from sela_jupyter.engine.options import OPTION_DEFAULTS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,6 +60,9 @@ def test_compare_harness_smoke(tmp_path: Path) -> None:
     assert sela["simulations"] >= 1 and sela["simulations_per_minute"] > 0
     assert 0 <= sela["median_overhead_s"] < 30
     assert sela["leaderboard"] and sela["wall_s"] < 100
+    # What the run cost: its kernels' memory (above the 100 MB any Python holds) and its files.
+    assert sela["parallel"] == OPTION_DEFAULTS["parallel"]  # as a new user runs it
+    assert 100 < sela["peak_memory_mb"] < 8000 and 0 < sela["run_dir_mb"] < 200
     summary = report["summary"]
     assert summary["xgboost"]["geomean_ratio"] == 1.0
     assert summary["sela"]["geomean_ratio"] == sela["ratio"]
@@ -114,3 +119,28 @@ def test_the_hgb_baseline_uses_native_categoricals_and_scores_the_split() -> Non
     titanic = DATASETS["titanic"]
     split = make_split(titanic.load(), titanic.target, seed=0)
     assert 0.4 < run_hgb(split, budget=5, seed=0, runs_dir=ROOT)["test_score"] <= 1.0
+
+
+def test_throughput_harness_smoke() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "throughput.py"),
+            "--datasets",
+            "boston",
+            "--budget",
+            "5",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    [row] = json.loads(done.stdout)
+    assert row["dataset"] == "boston" and row["rows"] == 506 and row["seed"] == 0
+    assert row["simulations"] >= 1 and row["per_minute"] > 0
+    assert row["parallel"] == OPTION_DEFAULTS["parallel"]
+    assert row["peak_memory_mb"] > 100 and row["run_dir_mb"] > 0
+    assert Path(row["engine"]) == ROOT  # this checkout's engine, not another installed one
+    assert "boston" in done.stderr and "simulations" in done.stderr

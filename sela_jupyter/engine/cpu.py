@@ -5,8 +5,9 @@ Without it each run sized its kernels' thread pools from the cores alone, so two
 (threads spinning against each other). :class:`CpuBudget` hands out simulation slots (at most
 one per core at once, over every run) and says how many threads a simulation may use: the
 cores divided by what the active runs ask for together, so a run alone gets the whole machine
-and two runs get half each. The numbers are read at every simulation, so they follow runs as
-they start and end.
+and two runs get half each; a run's root simulation, which every other node of the run waits
+for, gets the run's whole share. The numbers are read at every simulation, so they follow runs
+as they start and end.
 """
 
 from __future__ import annotations
@@ -83,20 +84,23 @@ class CpuBudget:
         than the slots, since a kernel past them could only wait (and hold memory)."""
         return max(1, min(parallel, self.cores))
 
-    def threads(self) -> int | None:
-        """Threads one simulation may use now."""
+    def threads(self, alone: bool = False) -> int | None:
+        """Threads one simulation may use now; ``alone``: its run can have no other simulation
+        at the same time (the root's, which every other node waits for), so it may use the
+        run's whole share instead of one simulation's."""
         with self._lock:
-            demand = min(self.cores, max(1, sum(self._wishes.values())))
+            wishes = [1] * len(self._wishes) if alone else list(self._wishes.values())
+            demand = min(self.cores, max(1, sum(wishes)))
         return max(1, self.cores // demand)
 
     # -- simulations ----------------------------------------------------------------------------
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[int | None]:
+    async def slot(self, alone: bool = False) -> AsyncIterator[int | None]:
         """Hold one of the ``cores`` simulation slots (waiting in line for it); yields the
-        threads the simulation may use."""
+        threads the simulation may use (see :meth:`threads` for ``alone``)."""
         await self._acquire()
         try:
-            yield self.threads()
+            yield self.threads(alone)
         finally:
             self._release()
 
@@ -147,12 +151,12 @@ class RemoteKernels(CpuBudget):
         """As many kernels as the run asks for."""
         return max(1, parallel)
 
-    def threads(self) -> int | None:
+    def threads(self, alone: bool = False) -> int | None:
         """No limit: the kernel's host decides."""
         return None
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[int | None]:
+    async def slot(self, alone: bool = False) -> AsyncIterator[int | None]:
         """Never waits."""
         yield None
 

@@ -51,6 +51,10 @@ WARM_MODULES = (
 )
 
 
+#: Base snapshots a kernel has read, by path (see ``_sela_base_frames``).
+_SELA_BASES: dict[str, Any] = {}
+
+
 def _sela_versions():
     import importlib
     import sys
@@ -70,25 +74,78 @@ def _sela_user_names():
     return [k for k in list(ip.user_ns) if not k.startswith("_") and k not in hidden]
 
 
-def _sela_snapshot(path):
-    """Pickle the user's variables (modules by name) so a child kernel can resume from them."""
+def _sela_frame_digest(value):
+    """A digest of a DataFrame's columns, dtypes, index and values; None for anything else (or
+    a frame pandas cannot hash, such as one holding lists)."""
+    import hashlib
+
+    import pandas as pd
+
+    if not isinstance(value, pd.DataFrame):
+        return None
+    try:
+        digest = hashlib.sha256(repr([(c, str(t)) for c, t in value.dtypes.items()]).encode())
+        digest.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
+    except Exception:
+        return None
+    return digest.hexdigest()
+
+
+def _sela_base_frames(path):
+    """The DataFrames of the snapshot at ``path`` (the setup's: train, dev, test), with their
+    digests, as ``{name: (digest, frame)}``; read once per kernel, then kept. ``{}`` when the
+    file is missing, unreadable or from other library versions."""
+    import cloudpickle
+
+    if path not in _SELA_BASES:
+        try:
+            with open(path, "rb") as f:
+                snap = cloudpickle.load(f)
+        except Exception:
+            return {}
+        if snap.get("versions") != _sela_versions() or snap.get("from_base"):
+            return {}
+        frames = {}
+        for name, value in snap["state"].items():
+            digest = _sela_frame_digest(value)
+            if digest is not None:
+                frames[name] = (digest, value)
+        _SELA_BASES[path] = frames
+    return _SELA_BASES[path]
+
+
+def _sela_snapshot(path, base=None):
+    """Pickle the user's variables (modules by name) so a child kernel can resume from them.
+
+    With ``base`` (the setup's snapshot), a DataFrame equal to the base's frame of the same
+    name (train, dev, test that no stage changed) is stored as a reference to it, not copied:
+    on large data each node's snapshot would otherwise repeat the whole table.
+    """
     import os
     import types
 
     import cloudpickle
 
     ns = get_ipython().user_ns
-    state, modules, skipped = {}, {}, []
+    state, modules, skipped, from_base = {}, {}, [], []
+    frames = _sela_base_frames(base) if base else {}
     for name in _sela_user_names():
         value = ns[name]
         if isinstance(value, types.ModuleType):
             modules[name] = value.__name__
+        elif name in frames and _sela_frame_digest(value) == frames[name][0]:
+            from_base.append(name)
         else:
             state[name] = value
+
+    def dump():
+        snap = {"versions": _sela_versions(), "modules": modules, "state": state}
+        if from_base:
+            snap.update(base=base, from_base=from_base)
+        return cloudpickle.dumps(snap)
+
     try:
-        payload = cloudpickle.dumps(
-            {"versions": _sela_versions(), "modules": modules, "state": state}
-        )
+        payload = dump()
     except Exception:
         for name in list(state):
             try:
@@ -96,19 +153,19 @@ def _sela_snapshot(path):
             except Exception:
                 skipped.append(name)
                 del state[name]
-        payload = cloudpickle.dumps(
-            {"versions": _sela_versions(), "modules": modules, "state": state}
-        )
+        payload = dump()
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(payload)
     os.replace(tmp, path)
-    return {"bytes": len(payload), "skipped": skipped}
+    return {"bytes": len(payload), "skipped": skipped, "from_base": from_base}
 
 
 def _sela_restore(path):
-    """Load a snapshot into this kernel; False (nothing loaded) if it is missing, unreadable or
-    was taken with other library versions: the caller then replays the stage code instead."""
+    """Load a snapshot into this kernel; False (nothing loaded) if it, or the base snapshot its
+    unchanged frames refer to, is missing, unreadable or was taken with other library versions:
+    the caller then replays the stage code instead. Frames from the base are copies, so a stage
+    that changes one in place never changes the kept base."""
     import importlib
 
     import cloudpickle
@@ -120,10 +177,16 @@ def _sela_restore(path):
         return False
     if snap.get("versions") != _sela_versions():
         return False
+    state = dict(snap["state"])
+    if snap.get("from_base"):
+        frames = _sela_base_frames(snap["base"])
+        if any(name not in frames for name in snap["from_base"]):
+            return False
+        state.update({name: frames[name][1].copy() for name in snap["from_base"]})
     ns = get_ipython().user_ns
     for name, module in snap["modules"].items():
         ns[name] = importlib.import_module(module)
-    ns.update(snap["state"])
+    ns.update(state)
     return True
 
 
@@ -294,6 +357,8 @@ def get_ipython() -> Any:
 HELPERS = (
     _sela_versions,
     _sela_user_names,
+    _sela_frame_digest,
+    _sela_base_frames,
     _sela_snapshot,
     _sela_restore,
     _sela_limit_threads,
@@ -306,7 +371,7 @@ HELPERS = (
 
 def kernel_helpers_source() -> str:
     """The source that defines the kernel helpers (and the library list they read)."""
-    definitions = [f"_SELA_LIBRARIES = {_SELA_LIBRARIES!r}"]
+    definitions = [f"_SELA_LIBRARIES = {_SELA_LIBRARIES!r}", "_SELA_BASES = {}"]
     definitions += [inspect.getsource(helper) for helper in HELPERS]
     return "\n\n\n".join(part.strip("\n") for part in definitions) + "\n"
 

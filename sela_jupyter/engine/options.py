@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from .contract import STAGES
+from .cpu import available_cores
 from .errors import SelaInputError
 from .llm import DEFAULT_KEY_ENV, LLMConfig, llm_options
 
@@ -52,13 +53,24 @@ def default_rollouts(
     return None if time_budget else default
 
 
+#: The most simulations a run starts at once unless asked for more: each one's kernel holds its
+#: own copy of the data, so a many-core machine should not fill its memory by default.
+MAX_DEFAULT_PARALLEL = 4
+
+
+def default_parallel() -> int:
+    """Simulations at once when a run names no ``parallel``: one per core this process may use
+    (each then fits with one thread), at most :data:`MAX_DEFAULT_PARALLEL`."""
+    return max(1, min(available_cores(), MAX_DEFAULT_PARALLEL))
+
+
 @dataclass
 class SearchOptions:
     """How long and how wide a run searches; stored in ``run.json`` and reused on resume."""
 
     rollouts: int | None = DEFAULT_ROLLOUTS
     time_budget: float | None = None  # seconds of wall clock for the whole search
-    parallel: int = 1
+    parallel: int = field(default_factory=default_parallel)
     seed: int = 0
     max_depth: int = len(STAGES)
     cell_timeout: float = 120.0
@@ -126,7 +138,10 @@ class SearchOptions:
 
 
 #: Every option's default, by name: what a surface shows and falls back to.
-OPTION_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(SearchOptions)}
+OPTION_DEFAULTS: dict[str, Any] = {
+    f.name: f.default_factory() if f.default is MISSING else f.default
+    for f in fields(SearchOptions)
+}
 
 #: Options a run request may give (the server's REST start and resume bodies).
 REQUEST_OPTIONS = frozenset(

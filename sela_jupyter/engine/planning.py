@@ -130,11 +130,14 @@ class Planner:
             if llm_cell:
                 assert pending is not None and step.insight is not None
                 pending.append((cell, step.insight, step.earlier))
-        restore_from = None
+        restore_from = base_snapshot = None
         if node.parent is not None and options.reuse_state:
             parent_snapshot = s.node_dir(node.parent) / "snapshot.pkl"
             if parent_snapshot.is_file():
                 restore_from = str(parent_snapshot)
+            root_snapshot = s.node_dir(s.tree.root.id) / "snapshot.pkl"
+            if root_snapshot.is_file():
+                base_snapshot = str(root_snapshot)
         return SimulationPlan(
             setup=setup,
             cells=cells,
@@ -143,6 +146,7 @@ class Planner:
             root_snapshot_path=str(node_dir / "snapshot.pkl")
             if node.parent is None and options.reuse_state
             else None,
+            base_snapshot=base_snapshot,
             predictions_path=str(node_dir / PREDICTIONS_FILE),
             lookup=lookup if options.reuse_fits else None,
             cross_validation=CrossValidation(

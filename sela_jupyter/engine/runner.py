@@ -514,6 +514,8 @@ class SimulationPlan:
     replay: list[StageCell] = field(default_factory=list)  # ancestors' code, if no snapshot
     restore_from: str | None = None
     root_snapshot_path: str | None = None  # snapshot of the setup state (the root's)
+    #: The root's snapshot, which a node's snapshot refers to for the frames no stage changed.
+    base_snapshot: str | None = None
     predictions_path: str | None = None
     #: Given the fingerprint of the fitted-to-be pipeline, an earlier node that fitted the very
     #: same one, as ``(node id, dev score)``: its evaluation is reused instead of refitting.
@@ -644,7 +646,9 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
         for cell in plan.cells:
             await run_stage(cell)
             if cell.snapshot_path:
-                await hidden(call("_sela_snapshot", cell.snapshot_path), "snapshot")
+                await hidden(
+                    call("_sela_snapshot", cell.snapshot_path, plan.base_snapshot), "snapshot"
+                )
         if plan.lookup is not None:
             t0 = time.perf_counter()
             out.fingerprint = await kernel.evaluate("_sela_fingerprint()", timeout=budget())

@@ -14,7 +14,7 @@ from pathlib import Path
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default
 
-from ..engine.options import OPTION_DEFAULTS
+from ..engine.options import MAX_DEFAULT_PARALLEL, OPTION_DEFAULTS
 from ..engine.runlog import ENGINE_LOGGER, ForwardHandler
 from ..engine.store import DEFAULT_RUNS_DIR, RunStore
 from .handlers import handler_list
@@ -52,7 +52,10 @@ class SelaApp(ExtensionApp):
     default_parallel = Int(
         OPTION_DEFAULTS["parallel"],
         config=True,
-        help="Simulations a run executes at once (one child kernel each) unless the request says.",
+        help=(
+            "Simulations a run executes at once (one child kernel each) unless the request says;"
+            f" by default one per core, at most {MAX_DEFAULT_PARALLEL}."
+        ),
     )
     default_max_depth = Int(
         OPTION_DEFAULTS["max_depth"],

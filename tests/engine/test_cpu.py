@@ -32,6 +32,19 @@ def test_a_run_alone_gets_every_core_and_runs_together_share_them() -> None:
     budget.leave(second)
 
 
+async def test_a_simulation_that_runs_alone_gets_its_runs_whole_share() -> None:
+    budget = CpuBudget(cores=4)
+    first = budget.join(parallel=4)
+    async with budget.slot() as threads, budget.slot(alone=True) as root_threads:
+        assert threads == 1  # one of four simulations at once
+        assert root_threads == 4  # a root: nothing else of its run can run beside it
+    second = budget.join(parallel=4)
+    async with budget.slot(alone=True) as root_threads:
+        assert root_threads == 2  # two runs: half the machine each
+    budget.leave(first)
+    budget.leave(second)
+
+
 async def test_no_more_slots_than_cores_are_out_and_waiters_go_in_order() -> None:
     budget = CpuBudget(cores=2)
     out, most, order = 0, 0, []

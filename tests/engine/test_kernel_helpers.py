@@ -52,6 +52,7 @@ class Shell:
 def shell(monkeypatch: pytest.MonkeyPatch) -> Shell:
     running = Shell()
     monkeypatch.setattr(kernel_helpers, "get_ipython", lambda: running)
+    monkeypatch.setattr(kernel_helpers, "_SELA_BASES", {})  # a fresh kernel's
     return running
 
 
@@ -109,6 +110,65 @@ def test_snapshot_skips_values_that_cannot_be_pickled(shell, tmp_path):
     info = _sela_snapshot(str(tmp_path / "state.pkl"))
 
     assert info["skipped"] == ["lines"]
+
+
+def _table(rows: int = 2000) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    return pd.DataFrame(
+        {"x": rng.normal(size=rows), "kind": rng.choice(["a", "b", None], size=rows)}
+    )
+
+
+def test_frames_no_stage_changed_are_stored_as_references_to_the_setup_snapshot(shell, tmp_path):
+    train, dev = _table(), _table(500)
+    shell.user_ns.update(train=train, dev=dev)
+    base = str(tmp_path / "root.pkl")
+    full = _sela_snapshot(base)
+    _sela_reset()
+    assert _sela_restore(base) is True
+    # A stage changed dev (a new column) and added a model; train is as the setup left it.
+    shell.user_ns["dev"] = shell.user_ns["dev"].assign(z=1.0)
+    shell.user_ns["model"] = LinearRegression()
+    child = str(tmp_path / "child.pkl")
+
+    info = _sela_snapshot(child, base)
+    _sela_reset()
+    restored = _sela_restore(child)
+
+    assert info["from_base"] == ["train"] and full["from_base"] == []
+    assert info["bytes"] < full["bytes"] / 2
+    assert restored is True
+    pd.testing.assert_frame_equal(shell.user_ns["train"], train)
+    pd.testing.assert_frame_equal(shell.user_ns["dev"], dev.assign(z=1.0))
+    assert isinstance(shell.user_ns["model"], LinearRegression)
+
+
+def test_a_frame_restored_from_the_base_is_a_copy_that_stages_may_change_in_place(shell, tmp_path):
+    train = _table()
+    shell.user_ns.update(train=train)
+    base, child = str(tmp_path / "root.pkl"), str(tmp_path / "child.pkl")
+    _sela_snapshot(base)
+    _sela_snapshot(child, base)
+    assert _sela_restore(child) is True
+    shell.user_ns["train"].loc[0, "x"] = 1e9  # a stage edits the frame in place
+
+    _sela_reset()
+    assert _sela_restore(child) is True
+
+    pd.testing.assert_frame_equal(shell.user_ns["train"], train)
+
+
+def test_restore_refuses_a_snapshot_whose_base_is_gone(shell, tmp_path):
+    shell.user_ns.update(train=_table())
+    base, child = tmp_path / "root.pkl", str(tmp_path / "child.pkl")
+    _sela_snapshot(str(base))
+    _sela_snapshot(child, str(base))
+    base.unlink()
+    kernel_helpers._SELA_BASES.clear()  # another kernel, which never read the base
+    _sela_reset()
+
+    assert _sela_restore(child) is False
+    assert "train" not in shell.user_ns
 
 
 def test_restore_refuses_missing_files_and_other_library_versions(shell, tmp_path):
