@@ -180,5 +180,10 @@ WARMUP_SOURCE = warmup_source()
 
 
 def call(function: str, *args: Any) -> str:
-    """Source of a call to a kernel helper with JSON-safe arguments."""
-    return f"{function}({', '.join(json.dumps(a) for a in args)})"
+    """Source of a call to a kernel helper with JSON-safe arguments (``None``, ``True`` and
+    ``False`` as Python spells them)."""
+    return f"{function}({', '.join(_literal(a) for a in args)})"
+
+
+def _literal(value: Any) -> str:
+    return repr(value) if value is None or isinstance(value, bool) else json.dumps(value)

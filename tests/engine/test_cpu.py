@@ -147,7 +147,7 @@ def probes(store: RunStore, run_id: str) -> list[tuple[int, int, float, float]]:
 
 
 def start(store: RunStore, frame: pd.DataFrame, seed: int) -> str:
-    options = SearchOptions(rollouts=3, max_depth=1, seed=seed, cv_folds=0)
+    options = SearchOptions(rollouts=3, max_depth=1, seed=seed, cv_folds=0, parallel=1)
     return create_run(frame, "y", store=store, options=options)
 
 
