@@ -69,9 +69,6 @@ class Search:
         self.recorder = Recorder(self.state)
         self.llm_session = LLMSession(self.state, self.planner, emit=self._emit, warn=self._warn)
         self._tasks: dict[asyncio.Task[None], Node] = {}
-        #: the node an EDA node's pipeline repeats -> the one EDA node left open for that
-        #: pipeline (see _close_duplicate_branch)
-        self._duplicate_branches: dict[str, str] = {}
         self.kernels: KernelPool | None = None
         self._stopping = False  # stop() was called: start no more simulations
         self._deadline: float | None = None  # time.monotonic() when this session's budget ends
@@ -390,42 +387,9 @@ class Search:
     ) -> None:
         """Record a finished simulation, save the run and tell the listeners."""
         self.recorder.record(node, plan, result, started, llm=LLMSession.detail(jobs))
-        self._close_duplicate_branch(node, result.reused_from)
         self._save()
         best = self.state.record.best
         self._emit("simulation_finished", node=node.to_dict(), best=best and asdict(best))
-
-    def _close_duplicate_branch(self, node: Node, reused_from: str | None) -> None:
-        """Grow no subtree below an EDA node that repeats another one's.
-
-        A built-in EDA insight only reports (or changes the rows the same way another does),
-        and the template coder writes the later stages from the preprocess and model insights
-        alone, so two EDA nodes that fit the same pipeline have the same subtree. Searching one
-        of them is enough: the first such node stays open, the others are simulated (their
-        reports are in their notebooks) but marked exhausted, and the budget goes deeper under
-        the one open branch instead of five copies of it. Runs whose later stages an LLM writes
-        (``insights`` ``llm`` or ``both``) keep every branch: the LLM reads the path's insights.
-        """
-        if (
-            reused_from is None
-            or node.stage != "eda"
-            or self.state.options.insights != "builtin"
-            or node.insight is None
-            or node.insight.source != "builtin"
-        ):
-            return
-        # The pipeline is the root's (the EDA step changed nothing), or an EDA sibling's that
-        # fitted it first; the twin is the EDA node left open for it.
-        source = self.tree.nodes.get(reused_from)
-        first_eda = reused_from if source is not None and source.stage == "eda" else None
-        twin = self.tree.nodes.get(self._duplicate_branches.get(reused_from) or first_eda or "")
-        if twin is None or twin.pruned or twin.status != NodeStatus.DONE:
-            self._duplicate_branches[reused_from] = node.id
-            return
-        node.exhausted = True
-        trace.info(
-            "node %s fits node %s's pipeline: its branch is searched there", node.id, twin.id
-        )
 
     # -- out-of-fold outputs ----------------------------------------------------------------------
     def _cv_time_limit(self, node: Node, dev_score: float, fit_seconds: float) -> float | None:

@@ -168,48 +168,6 @@ def test_a_pipeline_already_evaluated_is_not_refitted(
     assert preprocess["dev_score"] != root["dev_score"]
 
 
-def test_eda_nodes_that_fit_the_same_pipeline_share_one_open_branch(
-    tmp_path: Path, small_regression: pd.DataFrame
-) -> None:
-    store = RunStore(tmp_path)
-    run_id = new_run(store, small_regression, "y", rollouts=9, max_depth=2, parallel=1)
-    preprocess = TemplateCoder().stage_code("preprocess", None, [], *_profile_task(store, run_id))
-    scripts = {
-        "eda.look": "print(train.shape)",  # reports only: the root's pipeline
-        "eda.describe": "print(train.describe())",  # the same
-        "eda.trim": "train = train.iloc[5:]",  # fewer rows: a pipeline of its own
-        "eda.trim_again": "train = train.iloc[5:]",  # the same rows as eda.trim
-        "preprocess.default": preprocess,
-    }
-    only_insights(
-        store,
-        run_id,
-        [
-            Insight("eda.look", "eda", "look"),
-            Insight("eda.describe", "eda", "describe"),
-            Insight("eda.trim", "eda", "trim"),
-            Insight("eda.trim_again", "eda", "trim again"),
-            Insight("preprocess.default", "preprocess", "default"),
-        ],
-    )
-    asyncio.run(Search(store, run_id, coder=ScriptedCoder(scripts)).run())
-
-    nodes = {n["id"]: n for n in store.read_tree(run_id)["nodes"]}
-    eda = {n["insight"]["id"]: n for n in nodes.values() if n["depth"] == 1}
-    assert all(n["status"] == "done" for n in eda.values())  # each one's report ran
-    assert all(n["exhausted"] for n in eda.values())  # searched below, or closed
-    # One branch per pipeline is searched: the first EDA node to fit it.
-    searched = {
-        nodes[n["parent"]]["insight"]["id"]
-        for n in nodes.values()
-        if n["depth"] == 2 and n["status"] == "done"
-    }
-    assert len(searched & {"eda.look", "eda.describe"}) == 1
-    assert len(searched & {"eda.trim", "eda.trim_again"}) == 1
-    # Nothing is left to search: the two closed copies would only have repeated it.
-    assert store.read_run(run_id).simulations == 1 + 4 + 2
-
-
 def test_child_does_not_rerun_ancestor_code(tmp_path: Path, small_regression: pd.DataFrame) -> None:
     store = RunStore(tmp_path)
     marker = tmp_path / "eda-ran.txt"
