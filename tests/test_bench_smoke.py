@@ -15,23 +15,24 @@ from sela_jupyter.engine.options import OPTION_DEFAULTS
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_compare_harness_smoke(tmp_path: Path) -> None:
-    out = tmp_path / "results"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "compare.py"),
-            "--budget",
-            "8",
-            "--datasets",
-            "boston",
-            "--tools",
-            "sela,xgboost",
-            "--out",
-            str(out),
-        ],
+def run_script(
+    name: str, *args: str, timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``benchmarks/<name>`` with ``args`` in this Python; its exit code, stdout, stderr."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), *args],
         capture_output=True,
         text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def test_compare_harness_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    done = run_script(
+        "compare.py",
+        *("--budget", "8", "--datasets", "boston", "--tools", "sela,xgboost", "--out", str(out)),
         timeout=150,
         cwd=tmp_path,
     )
@@ -122,19 +123,8 @@ def test_the_hgb_baseline_uses_native_categoricals_and_scores_the_split() -> Non
 
 
 def test_throughput_harness_smoke() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "throughput.py"),
-            "--datasets",
-            "boston",
-            "--budget",
-            "5",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = run_script(
+        "throughput.py", "--datasets", "boston", "--budget", "5", "--json", timeout=120
     )
     assert done.returncode == 0, done.stderr[-3000:]
     [row] = json.loads(done.stdout)

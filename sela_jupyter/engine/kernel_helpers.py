@@ -231,17 +231,17 @@ def _sela_fingerprint():
     import hashlib
 
     import cloudpickle
-    import pandas as pd
 
     ns = get_ipython().user_ns
     try:
         digest = hashlib.sha256(cloudpickle.dumps((ns["steps"], ns["model"])))
-        train = ns["train"]
-        digest.update(repr(list(train.columns)).encode())
-        digest.update(pd.util.hash_pandas_object(train, index=True).to_numpy().tobytes())
-        return digest.hexdigest()
+        rows = _sela_frame_digest(ns["train"])
     except Exception:
         return None
+    if rows is None:
+        return None
+    digest.update(rows.encode())
+    return digest.hexdigest()
 
 
 def _sela_save_predictions(path):
