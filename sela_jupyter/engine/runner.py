@@ -522,6 +522,9 @@ class SimulationPlan:
     lookup: Callable[[str], tuple[str, float] | None] | None = None
     cross_validation: CrossValidation | None = None
     cell_timeout: float = 120.0
+    #: A tighter limit for the stage and evaluation cells (not the out-of-fold step): a fit
+    #: past it is stopped as hopeless; ``None``: ``cell_timeout`` alone.
+    cell_cap: float | None = None
     simulation_timeout: float = 600.0
     #: Threads the simulation may use (its share of the process's cores); ``None``: no limit.
     threads: int | None = None
@@ -575,13 +578,16 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
     deadline = time.monotonic() + plan.simulation_timeout
     timings = out.timings
 
-    def budget() -> float:
+    def budget(capped: bool = True) -> float:
         left = deadline - time.monotonic()
         if left <= 0:
             raise CellTimeout(
                 f"simulation timed out after {_seconds(plan.simulation_timeout)}", kind="timeout"
             )
-        return min(plan.cell_timeout, left)
+        limit = plan.cell_timeout
+        if capped and plan.cell_cap is not None:
+            limit = min(limit, plan.cell_cap)
+        return min(limit, left)
 
     async def visible(cell: StageCell | None, role: str, source: str, stage: str) -> CellResult:
         result = await kernel.execute(source, timeout=budget())
@@ -660,13 +666,14 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
                 return out
         if plan.threads:  # the estimators exist now: hold their n_jobs to the share too
             await hidden(call("_sela_limit_threads", plan.threads), "threads")
-        await visible(None, "evaluation", EVALUATION_SOURCE, "evaluation")
+        evaluation = await visible(None, "evaluation", EVALUATION_SOURCE, "evaluation")
+        timings["fit"] = evaluation.duration
         score = await kernel.evaluate("float(dev_score)", timeout=budget())
         out.dev_score = float(score) if score is not None else None
         if plan.predictions_path:
             await hidden(call("_sela_save_predictions", plan.predictions_path), "predictions")
         if plan.cross_validation is not None and out.dev_score is not None:
-            await _cross_validate(kernel, plan.cross_validation, out, budget)
+            await _cross_validate(kernel, plan.cross_validation, out, lambda: budget(capped=False))
     except SimulationError as exc:
         out.error = str(exc)
         out.error_kind = exc.kind
@@ -681,7 +688,7 @@ async def _cross_validate(
     kernel: ChildKernel, cv: CrossValidation, out: SimulationResult, budget: Callable[[], float]
 ) -> None:
     """Run the out-of-fold step if ``cv.wants`` it, within its time limit; never raises for it."""
-    fit_seconds = out.cells[-1].result.duration if out.cells else 0.0
+    fit_seconds = out.timings.get("fit", 0.0)
     assert out.dev_score is not None
     limit = cv.wants(out.dev_score, fit_seconds)
     if limit is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -40,6 +41,17 @@ from .store import RunStore
 from .task import Task
 
 log = logging.getLogger(__name__)
+
+#: A node with this much more error than the run's best so far (see :meth:`Task.error_gap`)
+#: gets no out-of-fold outputs: the final blend would hardly weigh it, and the folds cost three
+#: fits.
+CV_MAX_ERROR_GAP = 0.15
+#: Under a time budget, a stage or evaluation cell of any node but the root is stopped as a
+#: hopeless fit past this multiple of the run's median fit time, or past this share of the
+#: budget, whichever is longer; only once this many fits have been timed.
+CELL_CAP_FIT_MULTIPLE = 5.0
+CELL_CAP_BUDGET_SHARE = 0.1
+CELL_CAP_MIN_FITS = 3
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -352,6 +364,7 @@ class Search:
         healthy = False
         try:
             kernel = await self.kernels.acquire()
+            plan.cell_cap = self._cell_cap(node)
             # The root runs alone (every other node waits for it): it gets the run's cores.
             async with self.budget.slot(alone=node.parent is None) as threads:
                 plan.threads = threads
@@ -361,6 +374,12 @@ class Search:
                     )
                 result = await run_simulation_guarded(kernel, plan)
             healthy = result.kernel_healthy
+            if plan.cell_cap is not None and (result.error_kind or "").startswith("timeout"):
+                result.error = (
+                    f"{result.error}: stopped as a hopeless fit (under a time budget a cell may"
+                    f" take {CELL_CAP_FIT_MULTIPLE:g}x the run's median fit time or"
+                    f" {CELL_CAP_BUDGET_SHARE:.0%} of the budget, whichever is longer)"
+                )
         except BaseException:  # cancelled (stop, budget spent), or the pool lost its kernels
             self._settle(jobs, ran=False)
             self.tree.cancel(node)
@@ -400,7 +419,8 @@ class Search:
         folds, estimated from the evaluation's own time, fit before the deadline. The family
         rule lets the final blend mix a linear model or an SVM with the boosters: on a few
         hundred rows their dev scores rarely make the overall top, though the blend gains most
-        from models whose errors differ.
+        from models whose errors differ. A node with more than :data:`CV_MAX_ERROR_GAP` more
+        error than the best so far is skipped whatever its rank or family.
         """
         opts = self.state.options
         task = self.task
@@ -415,6 +435,13 @@ class Search:
         family = self._model_family(node)
         if len(as_good) >= opts.cv_top and any(self._model_family(n) == family for n in as_good):
             return None
+        best = self.tree.best(task.better)
+        if (
+            best is not None
+            and best.dev_score is not None
+            and task.error_gap(dev_score, best.dev_score) > CV_MAX_ERROR_GAP
+        ):
+            return None
         # Each fold refits on (k-1)/k of train + dev: about as many rows as train alone at k=3.
         estimate = opts.cv_folds * fit_seconds + 0.5
         limit = min(opts.cell_timeout, max(10.0, 3 * estimate))
@@ -424,6 +451,24 @@ class Search:
                 return None
             limit = min(limit, left)
         return limit
+
+    def _cell_cap(self, node: Node) -> float | None:
+        """Seconds a stage or evaluation cell of ``node`` may run before it is stopped as a
+        hopeless fit, or ``None`` for no limit beyond ``cell_timeout``.
+
+        Only under a time budget, never for the root (it sets the pace), and only once
+        :data:`CELL_CAP_MIN_FITS` fits have been timed: :data:`CELL_CAP_FIT_MULTIPLE` times their
+        median, or :data:`CELL_CAP_BUDGET_SHARE` of the budget if longer. On a 6,000-row table
+        a 300-tree random forest took 31 s where the boosters fit in about a second: half a
+        60-second run's slot for a model that scored 20 % worse.
+        """
+        budget = self.state.options.time_budget
+        if budget is None or node.parent is None:
+            return None
+        fits = [n.timings["fit"] for n in self.tree if n.timings.get("fit")]
+        if len(fits) < CELL_CAP_MIN_FITS:
+            return None
+        return max(CELL_CAP_FIT_MULTIPLE * statistics.median(fits), CELL_CAP_BUDGET_SHARE * budget)
 
     def _model_family(self, node: Node) -> str:
         """The kind of model ``node``'s pipeline fits: the catalog family of its model-stage

@@ -87,6 +87,17 @@ class Task:
             return True
         return a < b if self.direction == "minimize" else a > b
 
+    def error_gap(self, score: float, best: float) -> float:
+        """How much worse ``score`` is than ``best``, relative to ``best``'s error: 0.1 is 10 %
+        more error. The error is the score itself for lower-is-better metrics and ``1 - score``
+        for the others (each at most 1), so the gap compares across metrics and scales."""
+        error, best_error = (
+            (score, best) if self.direction == "minimize" else (1.0 - score, 1.0 - best)
+        )
+        if error <= best_error:
+            return 0.0
+        return (error - best_error) / best_error if best_error > 1e-12 else float("inf")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as stored in ``run.json``."""
         data = asdict(self)

@@ -149,3 +149,24 @@ async def test_reshaped_columns_give_no_folds_but_keep_the_node(pool: KernelPool
     result = await simulate(pool, plan)
     assert result.error is None and result.dev_score is not None
     assert result.cv_rows is None and "reshaped" in (result.cv_error or "")
+
+
+async def test_a_cell_cap_stops_slow_stages_but_not_the_folds(pool: KernelPool, data) -> None:
+    _, setup, folder = data
+    slow = (
+        MODEL
+        + "\nimport time\nclass Slow(LogisticRegression):\n"
+        + ("    def fit(self, X, y):\n        time.sleep(0.4)\n        return super().fit(X, y)\n")
+    )
+    plan, _ = cv_plan(
+        setup, folder, StageCell("model", STEPS + "\n" + slow + "model = Slow()", "path")
+    )
+    plan.cell_cap = 1.0  # one fit takes 0.4 s, the five folds 2 s
+    result = await simulate(pool, plan)
+    assert result.error is None and result.cv_error is None and result.cv_rows
+    assert 0.4 < result.timings["fit"] < 1.0 < result.timings["cv"]
+
+    hang, _ = cv_plan(setup, folder, StageCell("model", "import time\ntime.sleep(60)", "path"))
+    hang.cell_cap = 1.0
+    result = await simulate(pool, hang)
+    assert result.error_kind == "timeout_interrupted" and "timed out after 1 s" in result.error

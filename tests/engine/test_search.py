@@ -305,7 +305,7 @@ def test_out_of_fold_outputs_go_to_the_top_nodes_and_to_each_model_familys_best(
 
     tree.begin(tree.root)
     tree.finish(tree.root, reward=0.5, dev_score=1.0)  # the default booster
-    child(tree.root, Insight("eda.a", "eda", "a"), 1.1)  # the default booster too
+    child(tree.root, Insight("eda.a", "eda", "a"), 1.04)  # the default booster too
     features = child(
         child(
             child(tree.root, Insight("eda.b", "eda", "b")),
@@ -313,17 +313,68 @@ def test_out_of_fold_outputs_go_to_the_top_nodes_and_to_each_model_familys_best(
         ),
         Insight("features.b", "features", "b"),
     )
-    child(features, entry_for("model.random_forest").insight(), 1.5)
+    child(features, entry_for("model.random_forest").insight(), 1.1)
 
     def judged(insight: Insight, dev_rmse: float, parent=features) -> bool:
         return search._cv_time_limit(child(parent, insight), dev_rmse, 0.1) is not None
 
     # Outside the two best on dev, a node is judged only as its model family's best so far.
-    assert judged(entry_for("model.linear").insight(), 2.0)
-    assert not judged(entry_for("model.rf_balanced").insight(), 1.6)
-    assert judged(entry_for("model.rf_balanced").insight(), 1.4)
-    assert not judged(Insight("eda.c", "eda", "c"), 1.2, tree.root)
+    assert judged(entry_for("model.linear").insight(), 1.12)
+    assert not judged(entry_for("model.rf_balanced").insight(), 1.12)
+    assert judged(entry_for("model.rf_balanced").insight(), 1.08)
+    assert not judged(Insight("eda.c", "eda", "c"), 1.05, tree.root)
     assert judged(Insight("eda.d", "eda", "d"), 0.9, tree.root)
+    # Whatever its rank or family, a node with 15 % more error than the best gets no folds.
+    assert not judged(entry_for("model.svm").insight(), 1.16)
+    assert judged(entry_for("model.svm").insight(), 1.14)
+
+
+def test_under_a_time_budget_cells_slower_than_the_runs_fits_are_capped(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    store = RunStore(tmp_path)
+    timed = Search(store, new_run(store, small_regression, "y", rollouts=None, time_budget=60))
+    untimed = Search(store, new_run(store, small_regression, "y", rollouts=10))
+    for search in (timed, untimed):
+        tree = search.tree
+        nodes = [tree.add_child(tree.root, Insight(f"eda.{i}", "eda", str(i))) for i in "abc"]
+        assert search._cell_cap(nodes[0]) is None  # not even the root has a timed fit
+        for node, fit in zip([tree.root, *nodes[:2]], [4.0, 0.5, 1.0], strict=True):
+            node.timings = {"fit": fit}
+        # The median fit is 1 s: five times that, or a tenth of the 60 s budget if longer.
+        assert search._cell_cap(nodes[2]) == (6.0 if search is timed else None)
+        nodes[0].timings = {"fit": 2.0}
+        assert search._cell_cap(nodes[2]) == (10.0 if search is timed else None)
+        assert search._cell_cap(tree.root) is None  # the root sets the pace
+
+
+def test_a_hopeless_fit_is_stopped_at_the_cap_and_the_search_goes_on(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    store = RunStore(tmp_path)
+    run_id = new_run(
+        store, small_regression, "y", rollouts=6, time_budget=90, max_depth=1, parallel=1, seed=5
+    )
+    # Each of these drops training rows, so each fits anew and its fit is timed.
+    scripts = {f"eda.fit{i}": f"train = train.iloc[{i}:]" for i in range(1, 5)}
+    scripts["eda.slow"] = "import time\ntime.sleep(60)"
+    only_insights(store, run_id, [Insight(k, "eda", k) for k in scripts])
+    search = Search(store, run_id, coder=ScriptedCoder(scripts))
+    order: list[str] = []
+    search.listeners.append(
+        lambda e: e["type"] == "simulation_started" and order.append(e["node"]["id"])
+    )
+    started = time.monotonic()
+    record = asyncio.run(search.run())
+
+    assert record.status == "finished" and record.simulations == 6
+    nodes = {n["insight"]["id"]: n for n in store.read_tree(run_id)["nodes"] if n["insight"]}
+    slow = nodes["eda.slow"]
+    assert order.index(slow["id"]) >= 4, "seeded order: three fits are timed before it"
+    assert slow["status"] == "failed" and "stopped as a hopeless fit" in slow["error"]
+    assert "timed out after 9 s" in slow["error"]  # a tenth of the 90 s budget
+    assert all(nodes[k]["status"] == "done" for k in scripts if k != "eda.slow")
+    assert time.monotonic() - started < 50
 
 
 def test_only_a_dead_process_leaves_its_runs_interrupted(

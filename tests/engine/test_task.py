@@ -57,6 +57,18 @@ def test_rewards_map_lower_is_better_into_zero_one() -> None:
     assert task.better(1.0, 2.0) and not task.better(2.0, 1.0)
 
 
+def test_error_gaps_compare_scores_across_metrics_as_shares_of_the_best_error() -> None:
+    regression = make_task(pd.DataFrame({"x": range(100), "y": np.linspace(0, 100, 100)}), "y")
+    assert regression.error_gap(1.2, 1.0) == pytest.approx(0.2)  # rmse: the score is the error
+    assert regression.error_gap(0.9, 1.0) == 0.0  # better than the best is no gap
+    labels = pd.DataFrame({"x": range(100), "y": ["a", "b"] * 50})
+    binary = make_task(labels, "y")
+    assert binary.metric == "f1"
+    assert binary.error_gap(0.78, 0.80) == pytest.approx(0.1)  # 22 % error against 20 %
+    assert binary.error_gap(0.5, 1.0) == float("inf")  # any error against a perfect score
+    assert binary.error_gap(1.0, 1.0) == 0.0
+
+
 def test_profile_counts_sela_metadata_and_finds_id_columns(housing: pd.DataFrame) -> None:
     task = make_task(housing, "price")
     profile = profile_frame(housing, task)
