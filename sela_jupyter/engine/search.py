@@ -22,9 +22,11 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
+import numpy as np
+
 from .codegen import TemplateCoder, model_family_of
 from .cpu import CpuBudget, budget_for
-from .ensemble import final_blend
+from .ensemble import PREDICTIONS_FILE, final_blend, load_outputs
 from .errors import SelaError, SelaInputError, describe
 from .insights import STAGES, Insight
 from .llm import LLMClient
@@ -420,7 +422,8 @@ class Search:
         rule lets the final blend mix a linear model or an SVM with the boosters: on a few
         hundred rows their dev scores rarely make the overall top, though the blend gains most
         from models whose errors differ. A node with more than :data:`CV_MAX_ERROR_GAP` more
-        error than the best so far is skipped whatever its rank or family.
+        error than the best so far is skipped whatever its rank or family, and so is one whose
+        dev outputs are an earlier node's (a scaling before trees, say): the blend has them.
         """
         opts = self.state.options
         task = self.task
@@ -432,6 +435,8 @@ class Search:
             and n.dev_score is not None
             and not task.better(dev_score, n.dev_score)
         ]
+        if any(n.dev_score == dev_score and self._same_dev_outputs(node, n) for n in as_good):
+            return None
         family = self._model_family(node)
         if len(as_good) >= opts.cv_top and any(self._model_family(n) == family for n in as_good):
             return None
@@ -451,6 +456,17 @@ class Search:
                 return None
             limit = min(limit, left)
         return limit
+
+    def _same_dev_outputs(self, node: Node, other: Node) -> bool:
+        """True when ``node`` and ``other`` saved the very same dev outputs."""
+        mine, theirs = (
+            load_outputs(self.state.node_dir(n.id) / PREDICTIONS_FILE) for n in (node, other)
+        )
+        if mine is None or theirs is None:
+            return False
+        a, b = mine["dev"], theirs["dev"]
+        key = "predict_proba" if "predict_proba" in a and "predict_proba" in b else "predict"
+        return a[key].shape == b[key].shape and bool(np.array_equal(a[key], b[key]))
 
     def _cell_cap(self, node: Node) -> float | None:
         """Seconds a stage or evaluation cell of ``node`` may run before it is stopped as a

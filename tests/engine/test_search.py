@@ -8,13 +8,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
 from sela_jupyter.engine.api import Run
 from sela_jupyter.engine.catalog import entry_for
 from sela_jupyter.engine.codegen import TemplateCoder
+from sela_jupyter.engine.ensemble import PREDICTIONS_FILE
 from sela_jupyter.engine.errors import SelaRunError
 from sela_jupyter.engine.insights import Insight, InsightPool
 from sela_jupyter.engine.new_run import create_run
@@ -324,6 +327,20 @@ def test_out_of_fold_outputs_go_to_the_top_nodes_and_to_each_model_familys_best(
     assert judged(entry_for("model.rf_balanced").insight(), 1.08)
     assert not judged(Insight("eda.c", "eda", "c"), 1.05, tree.root)
     assert judged(Insight("eda.d", "eda", "d"), 0.9, tree.root)
+
+    # A tie with an earlier node's score is skipped only when the dev outputs are the same too.
+    def saves(node, dev: list[float]) -> None:
+        folder = search.state.node_dir(node.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / PREDICTIONS_FILE).open("wb") as f:
+            cloudpickle.dump({"dev": {"predict": np.array(dev)}}, f)
+
+    saves(tree.root, [1.0, 2.0, 3.0])
+    twin, other = (child(features, entry_for("model.svm").insight()) for _ in "ab")
+    saves(twin, [1.0, 2.0, 3.0])
+    saves(other, [3.0, 2.0, 1.0])  # as good on dev, with other errors: worth its folds
+    assert search._cv_time_limit(twin, 1.0, 0.1) is None
+    assert search._cv_time_limit(other, 1.0, 0.1) is not None
     # Whatever its rank or family, a node with 15 % more error than the best gets no folds.
     assert not judged(entry_for("model.svm").insight(), 1.16)
     assert judged(entry_for("model.svm").insight(), 1.14)
