@@ -48,9 +48,12 @@ log = logging.getLogger(__name__)
 #: gets no out-of-fold outputs: the final blend would hardly weigh it, and the folds cost three
 #: fits.
 CV_MAX_ERROR_GAP = 0.15
+#: Under a time budget, out-of-fold outputs estimated to take more than this share of the run's
+#: simulation time (the budget times ``parallel``) go only to a node that beats every other.
+CV_MAX_BUDGET_SHARE = 0.1
 #: Under a time budget, a stage or evaluation cell of any node but the root is stopped as a
-#: hopeless fit past this multiple of the run's median fit time, or past this share of the
-#: budget, whichever is longer; only once this many fits have been timed.
+#: hopeless fit past this multiple of the run's median fit time or of its parent's fit time,
+#: or past this share of the budget, whichever is longest; only once this many fits are timed.
 CELL_CAP_FIT_MULTIPLE = 5.0
 CELL_CAP_BUDGET_SHARE = 0.1
 CELL_CAP_MIN_FITS = 3
@@ -379,8 +382,8 @@ class Search:
             if plan.cell_cap is not None and (result.error_kind or "").startswith("timeout"):
                 result.error = (
                     f"{result.error}: stopped as a hopeless fit (under a time budget a cell may"
-                    f" take {CELL_CAP_FIT_MULTIPLE:g}x the run's median fit time or"
-                    f" {CELL_CAP_BUDGET_SHARE:.0%} of the budget, whichever is longer)"
+                    f" take {CELL_CAP_FIT_MULTIPLE:g}x the run's median fit time or its parent's,"
+                    f" or {CELL_CAP_BUDGET_SHARE:.0%} of the budget, whichever is longest)"
                 )
         except BaseException:  # cancelled (stop, budget spent), or the pool lost its kernels
             self._settle(jobs, ran=False)
@@ -424,6 +427,8 @@ class Search:
         from models whose errors differ. A node with more than :data:`CV_MAX_ERROR_GAP` more
         error than the best so far is skipped whatever its rank or family, and so is one whose
         dev outputs are an earlier node's (a scaling before trees, say): the blend has them.
+        Under a time budget, folds that would take more than :data:`CV_MAX_BUDGET_SHARE` of the
+        run's simulation time go only to a node that beats every other.
         """
         opts = self.state.options
         task = self.task
@@ -449,6 +454,13 @@ class Search:
             return None
         # Each fold refits on (k-1)/k of train + dev: about as many rows as train alone at k=3.
         estimate = opts.cv_folds * fit_seconds + 0.5
+        if (
+            opts.time_budget is not None
+            and estimate > CV_MAX_BUDGET_SHARE * opts.time_budget * opts.parallel
+            and best is not None
+            and not task.better(dev_score, best.dev_score)
+        ):
+            return None
         limit = min(opts.cell_timeout, max(10.0, 3 * estimate))
         if self._deadline is not None:
             left = self._deadline - time.monotonic()
@@ -474,7 +486,9 @@ class Search:
 
         Only under a time budget, never for the root (it sets the pace), and only once
         :data:`CELL_CAP_MIN_FITS` fits have been timed: :data:`CELL_CAP_FIT_MULTIPLE` times their
-        median, or :data:`CELL_CAP_BUDGET_SHARE` of the budget if longer. On a 6,000-row table
+        median or the nearest ancestor's fit (a child refits what its parent's stages fit, so a
+        slow feature step must not doom the models below it), or
+        :data:`CELL_CAP_BUDGET_SHARE` of the budget, whichever is longest. On a 6,000-row table
         a 300-tree random forest took 31 s where the boosters fit in about a second: half a
         60-second run's slot for a model that scored 20 % worse.
         """
@@ -484,7 +498,12 @@ class Search:
         fits = [n.timings["fit"] for n in self.tree if n.timings.get("fit")]
         if len(fits) < CELL_CAP_MIN_FITS:
             return None
-        return max(CELL_CAP_FIT_MULTIPLE * statistics.median(fits), CELL_CAP_BUDGET_SHARE * budget)
+        ancestors = [self.tree.root, *self.tree.path(node)[:-1]]
+        inherited = next(
+            (n.timings["fit"] for n in reversed(ancestors) if n.timings.get("fit")), 0.0
+        )
+        typical = max(statistics.median(fits), inherited)
+        return max(CELL_CAP_FIT_MULTIPLE * typical, CELL_CAP_BUDGET_SHARE * budget)
 
     def _model_family(self, node: Node) -> str:
         """The kind of model ``node``'s pipeline fits: the catalog family of its model-stage

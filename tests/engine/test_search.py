@@ -346,6 +346,22 @@ def test_out_of_fold_outputs_go_to_the_top_nodes_and_to_each_model_familys_best(
     assert judged(entry_for("model.svm").insight(), 1.14)
 
 
+def test_under_a_time_budget_costly_folds_go_only_to_a_new_best_node(
+    tmp_path: Path, small_regression: pd.DataFrame
+) -> None:
+    store = RunStore(tmp_path)
+    options = {"rollouts": None, "time_budget": 60, "parallel": 2}
+    search = Search(store, new_run(store, small_regression, "y", **options))
+    tree = search.tree
+    tree.begin(tree.root)
+    tree.finish(tree.root, reward=0.5, dev_score=1.0)
+    node = tree.add_child(tree.root, Insight("eda.a", "eda", "a"))
+    # 3 folds of a 5 s fit: more than a tenth of 60 s times 2 simulations at once.
+    assert search._cv_time_limit(node, 1.01, 5.0) is None
+    assert search._cv_time_limit(node, 0.99, 5.0) is not None
+    assert search._cv_time_limit(node, 1.01, 1.0) is not None
+
+
 def test_under_a_time_budget_cells_slower_than_the_runs_fits_are_capped(
     tmp_path: Path, small_regression: pd.DataFrame
 ) -> None:
@@ -356,13 +372,16 @@ def test_under_a_time_budget_cells_slower_than_the_runs_fits_are_capped(
         tree = search.tree
         nodes = [tree.add_child(tree.root, Insight(f"eda.{i}", "eda", str(i))) for i in "abc"]
         assert search._cell_cap(nodes[0]) is None  # not even the root has a timed fit
-        for node, fit in zip([tree.root, *nodes[:2]], [4.0, 0.5, 1.0], strict=True):
+        for node, fit in zip([tree.root, *nodes[:2]], [0.5, 1.0, 4.0], strict=True):
             node.timings = {"fit": fit}
         # The median fit is 1 s: five times that, or a tenth of the 60 s budget if longer.
         assert search._cell_cap(nodes[2]) == (6.0 if search is timed else None)
-        nodes[0].timings = {"fit": 2.0}
-        assert search._cell_cap(nodes[2]) == (10.0 if search is timed else None)
+        nodes[0].timings = {"fit": 3.0}
+        assert search._cell_cap(nodes[2]) == (15.0 if search is timed else None)
         assert search._cell_cap(tree.root) is None  # the root sets the pace
+        # A child refits its ancestors' steps: a slower parent's fit counts instead.
+        below = tree.add_child(nodes[1], Insight("preprocess.a", "preprocess", "a"))
+        assert search._cell_cap(below) == (20.0 if search is timed else None)
 
 
 def test_a_hopeless_fit_is_stopped_at_the_cap_and_the_search_goes_on(
