@@ -59,6 +59,17 @@ def cv_plan(setup: str, folder: Path, *cells: StageCell, limit: float | None = 6
     return SimulationPlan(setup=setup, cells=list(cells), cross_validation=cv), asked
 
 
+def slow_model(seconds: float) -> StageCell:
+    """A model stage whose every fit sleeps ``seconds`` first."""
+    slow = (
+        "import time\nclass Slow(LogisticRegression):\n"
+        "    def fit(self, X, y):\n"
+        f"        time.sleep({seconds})\n"
+        "        return super().fit(X, y)\n"
+    )
+    return StageCell("model", f"{STEPS}\n{MODEL}\n{slow}model = Slow()", "path")
+
+
 def expected_out_of_fold(prepared, keep: pd.Index | None = None) -> np.ndarray:
     """What the kernel should produce, computed here with scikit-learn alone."""
     codes = {label: code for code, label in enumerate(prepared.task.classes)}
@@ -122,17 +133,7 @@ async def test_a_node_that_is_not_wanted_skips_the_step(pool: KernelPool, data) 
 
 async def test_a_step_past_its_limit_costs_the_node_nothing(pool: KernelPool, data) -> None:
     _, setup, folder = data
-    slow = (
-        MODEL
-        + "\nimport time\nclass Slow(LogisticRegression):\n"
-        + ("    def fit(self, X, y):\n        time.sleep(0.3)\n        return super().fit(X, y)\n")
-    )
-    plan, _ = cv_plan(
-        setup,
-        folder,
-        StageCell("model", STEPS + "\n" + slow + "model = Slow()", "path"),
-        limit=0.5,
-    )
+    plan, _ = cv_plan(setup, folder, slow_model(0.3), limit=0.5)
     result = await simulate(pool, plan)
     assert result.error is None and result.dev_score is not None
     assert result.cv_error and "timed out" in result.cv_error
@@ -153,14 +154,7 @@ async def test_reshaped_columns_give_no_folds_but_keep_the_node(pool: KernelPool
 
 async def test_a_cell_cap_stops_slow_stages_but_not_the_folds(pool: KernelPool, data) -> None:
     _, setup, folder = data
-    slow = (
-        MODEL
-        + "\nimport time\nclass Slow(LogisticRegression):\n"
-        + ("    def fit(self, X, y):\n        time.sleep(0.4)\n        return super().fit(X, y)\n")
-    )
-    plan, _ = cv_plan(
-        setup, folder, StageCell("model", STEPS + "\n" + slow + "model = Slow()", "path")
-    )
+    plan, _ = cv_plan(setup, folder, slow_model(0.4))
     plan.cell_cap = 1.0  # one fit takes 0.4 s, the five folds 2 s
     result = await simulate(pool, plan)
     assert result.error is None and result.cv_error is None and result.cv_rows
