@@ -1,10 +1,12 @@
 """Compare the rules for choosing a run's final candidate on runs already made.
 
 For every run kept under ``--runs-dir`` (``compare.py --runs-dir DIR`` keeps them), the same
-searched tree is finished five ways and each answer is scored on the held-out test rows:
+searched tree is finished six ways and each answer is scored on the held-out test rows:
 
 - ``dev best``: the node with the best dev score;
 - ``dev blend``: greedy ensemble selection on the nodes' dev outputs;
+- ``dev blend+t``: the same blend with, for binary F1 on a dev of at least
+  ``DEV_ROWS_TO_JUDGE`` rows, the decision threshold chosen on dev (the engine's default there);
 - ``cv best``: the node with the best out-of-fold score over train + dev;
 - ``cv blend``: greedy ensemble selection on out-of-fold outputs, predicting the most probable
   class;
@@ -30,11 +32,11 @@ from sela_jupyter.engine.ensemble import final_blend
 from sela_jupyter.engine.run_state import RunState
 from sela_jupyter.engine.store import RunStore
 
-RULES = ("dev best", "dev blend", "cv best", "cv blend", "cv blend+t")
+RULES = ("dev best", "dev blend", "dev blend+t", "cv best", "cv blend", "cv blend+t")
 
 
 def choices(run_dir: Path) -> dict[str, Any] | None:
-    """Test scores of the five rules on one run, or ``None`` if it has no test labels."""
+    """Test scores of the six rules on one run, or ``None`` if it has no test labels."""
     run = open_run(run_dir.name, run_dir.parent)
     task = run.task
     state = RunState.load(RunStore(run_dir.parent), run_dir.name)

@@ -347,7 +347,7 @@ def run(
     ``token_budget`` caps the LLM tokens of the run; ``description`` is the task in words.
     ``cv_folds`` folds score the best nodes out of fold over train + dev for the final choice
     (``0``: choose on dev alone). Options left ``None`` take their defaults
-    (:data:`~.options.OPTION_DEFAULTS`: one simulation at a time, seed 0, all five stages, three
+    (:data:`~.options.OPTION_DEFAULTS`: one simulation per core, seed 0, all five stages, three
     folds).
     """
     store = RunStore(runs_dir)

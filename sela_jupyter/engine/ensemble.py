@@ -48,6 +48,11 @@ ROUNDS = 25
 PREDICTIONS_FILE = "predictions.pkl"
 #: A node's out-of-fold outputs over the original training rows then dev (only some nodes).
 CV_FILE = "cv_predictions.pkl"
+#: With at least this many dev rows, dev alone is enough to judge the final choice: it places a
+#: binary F1 decision threshold, and the search computes no out-of-fold outputs (on the
+#: broadened benchmark's tables of 1,600 to 51,000 dev rows they chose no better than dev,
+#: ``benchmarks/selection.py``, and there their refits cost the most).
+DEV_ROWS_TO_JUDGE = 1500
 #: Decision thresholds tried for a binary F1 final: the positive class's probability at or above
 #: which it is predicted.
 THRESHOLDS = tuple(round(0.05 + 0.01 * i, 2) for i in range(91))
@@ -324,8 +329,9 @@ def final_blend(
     many rows as dev alone, so the choice is much less a matter of which few rows landed in dev.
     Without it, or when no node has them, the best nodes on dev are blended on dev. Either way
     the blend's dev and test scores come from the nodes' saved outputs of the pipelines fitted on
-    train. Chosen out of fold, a binary F1 answer also gets the decision threshold that scores
-    best there (:func:`choose_threshold`; ``tune_threshold=False`` keeps the most probable class).
+    train. Chosen out of fold, or on a dev of at least :data:`DEV_ROWS_TO_JUDGE` rows, a binary
+    F1 answer also gets the decision threshold that scores best there (:func:`choose_threshold`;
+    ``tune_threshold=False`` keeps the most probable class).
     ``node_dir(node_id)`` is the node's directory. A node whose outputs equal a better node's (an
     EDA node scores exactly like its parent) joins only once. ``None`` when no node saved outputs.
     """
@@ -380,8 +386,8 @@ def final_blend(
     blend = select_blend(task, y_judge, candidates, rounds=rounds, single_scores=singles)
     blend.chosen_on = chosen_on
     members = {n: saved[n] or {} for n in blend.weights}  # every candidate has outputs
-    if chosen_on == "cv" and tune_threshold:
-        # Dev alone is too few rows to place a threshold; out of fold there are 4-5x as many.
+    if tune_threshold and (chosen_on == "cv" or len(y_dev) >= DEV_ROWS_TO_JUDGE):
+        # A small dev is too few rows to place a threshold; out of fold there are 4-5x as many.
         blended = _weighted_mean(blend.weights, dict(candidates))
         tuned = choose_threshold(task, y_judge, blended, baseline=blend.dev_score)
         if tuned is not None:

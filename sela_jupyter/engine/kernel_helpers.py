@@ -273,10 +273,12 @@ def _sela_save_predictions(path):
 
 def _sela_cv_predictions(path, train_path, folds):
     """Out-of-fold outputs of the evaluated pipeline over every original training row, then
-    every dev row: ``folds`` refits of ``clone(pipeline)``, stratified for classifiers, with the
-    same folds in every kernel of the run. Rows the stage code dropped from ``train`` are still
-    predicted, never fitted. Saved like ``_sela_save_predictions``'s parts; returns the number of
-    rows, or 0 when the stage code reshaped the rows or columns so no fair folds exist."""
+    every dev row, in ``folds`` folds of which dev is one: its outputs come from the pipeline
+    already fitted on train, so only ``folds - 1`` refits of ``clone(pipeline)`` are needed, each
+    on dev plus all but one slice of train (stratified for classifiers, the same slices in every
+    kernel of the run). Rows the stage code dropped from ``train`` are still predicted, never
+    fitted. Saved like ``_sela_save_predictions``'s parts; returns the number of rows, or 0 when
+    the stage code reshaped the rows or columns so no fair folds exist."""
     import os
 
     import cloudpickle
@@ -286,7 +288,7 @@ def _sela_cv_predictions(path, train_path, folds):
     from sklearn.model_selection import KFold, StratifiedKFold
 
     ns = get_ipython().user_ns
-    target, train, dev = ns["TARGET"], ns["train"], ns["dev"]
+    target, train, dev, fitted = ns["TARGET"], ns["train"], ns["dev"], ns["pipeline"]
     original = pd.read_parquet(train_path)
     classifier = ns["TASK"] != "regression"
     if classifier:
@@ -300,39 +302,55 @@ def _sela_cv_predictions(path, train_path, folds):
         or original.index.isin(dev.index).any()
     ):
         return 0
-    rows = pd.concat([original[[*columns, target]], dev[[*columns, target]]])
-    own = pd.concat([train[[*columns, target]], dev[[*columns, target]]])
-    y = rows[target].to_numpy()
-    if classifier and np.bincount(y.astype(int)).min() >= folds:
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=ns["SEED"])
+    y = original[target].to_numpy()
+    slices = max(1, folds - 1)
+    if slices == 1:
+        held_out = [np.arange(len(original))]
     else:
-        splitter = KFold(folds, shuffle=True, random_state=ns["SEED"])
+        stratified = classifier and np.bincount(y.astype(int)).min() >= slices
+        splitter = (StratifiedKFold if stratified else KFold)(
+            slices, shuffle=True, random_state=ns["SEED"]
+        )
+        held_out = [held for _, held in splitter.split(original, y)]
     k = len(ns["CLASSES"]) if classifier else 0
-    predict, proba = None, np.zeros((len(rows), k)) if classifier else None
-    for fit_at, held_at in splitter.split(rows, y):
-        fit = own[own.index.isin(rows.index[fit_at])]
-        fold = clone(ns["pipeline"]).fit(fit[columns], fit[target])
-        held = rows.iloc[held_at][columns]
-        values = np.asarray(fold.predict(held))
-        if predict is None:
-            predict = np.empty(len(rows), dtype=values.dtype)
-        predict[held_at] = values
+
+    def outputs(pipeline, X):
+        values = np.asarray(pipeline.predict(X))
+        if not classifier:
+            return values, None
+        try:
+            p = np.asarray(pipeline.predict_proba(X), dtype=float)
+        except Exception:  # hard votes only (an SVC without probability=True)
+            return values, None
+        return values, p if p.shape == (len(X), k) else None
+
+    dev_predict, dev_proba = outputs(fitted, dev[columns])
+    predict = np.empty(len(original) + len(dev), dtype=dev_predict.dtype)
+    proba = np.zeros((len(predict), k)) if classifier else None
+    predict[len(original) :] = dev_predict
+    if proba is not None:
+        if dev_proba is None:
+            proba = None
+        else:
+            proba[len(original) :] = dev_proba
+    for held in held_out:
+        kept = train[~train.index.isin(original.index[held])]
+        fit = pd.concat([kept[[*columns, target]], dev[[*columns, target]]])
+        fold = clone(fitted).fit(fit[columns], fit[target])
+        values, p = outputs(fold, original.iloc[held][columns])
+        predict[held] = values
         if proba is not None:
-            try:
-                p = np.asarray(fold.predict_proba(held), dtype=float)
-            except Exception:  # hard votes only (an SVC without probability=True)
-                p = None
-            if p is None or p.shape != (len(held_at), k):
+            if p is None:
                 proba = None
             else:
-                proba[held_at] = p
+                proba[held] = p
     out = {"predict": predict}
     if proba is not None:
         out["predict_proba"] = proba
     with open(path + ".tmp", "wb") as f:
         cloudpickle.dump(out, f)
     os.replace(path + ".tmp", path)
-    return len(rows)
+    return len(predict)
 
 
 def _sela_warm(modules):

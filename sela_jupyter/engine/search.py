@@ -26,7 +26,7 @@ import numpy as np
 
 from .codegen import TemplateCoder, model_family_of
 from .cpu import CpuBudget, budget_for
-from .ensemble import PREDICTIONS_FILE, final_blend, load_outputs
+from .ensemble import DEV_ROWS_TO_JUDGE, PREDICTIONS_FILE, final_blend, load_outputs
 from .errors import SelaError, SelaInputError, describe
 from .insights import STAGES, Insight
 from .llm import LLMClient
@@ -428,10 +428,14 @@ class Search:
         error than the best so far is skipped whatever its rank or family, and so is one whose
         dev outputs are an earlier node's (a scaling before trees, say): the blend has them.
         Under a time budget, folds that would take more than :data:`CV_MAX_BUDGET_SHARE` of the
-        run's simulation time go only to a node that beats every other.
+        run's simulation time go only to a node that beats every other. With a dev of at least
+        :data:`~.ensemble.DEV_ROWS_TO_JUDGE` rows no node gets them: dev alone judges the final.
         """
         opts = self.state.options
         task = self.task
+        dev = self.state.dev_labels
+        if dev is not None and len(dev) >= DEV_ROWS_TO_JUDGE:
+            return None
         as_good = [
             n
             for n in self.tree.nodes.values()
@@ -452,8 +456,9 @@ class Search:
             and task.error_gap(dev_score, best.dev_score) > CV_MAX_ERROR_GAP
         ):
             return None
-        # Each fold refits on (k-1)/k of train + dev: about as many rows as train alone at k=3.
-        estimate = opts.cv_folds * fit_seconds + 0.5
+        # Dev is one fold (the pipeline fitted on train predicts it already); each of the other
+        # k-1 refits fits dev and all but one slice of train: about train's rows at k=3.
+        estimate = (opts.cv_folds - 1) * fit_seconds + 0.5
         if (
             opts.time_budget is not None
             and estimate > CV_MAX_BUDGET_SHARE * opts.time_budget * opts.parallel

@@ -15,6 +15,7 @@ from sklearn.svm import SVC
 
 from sela_jupyter.engine.ensemble import (
     CV_FILE,
+    DEV_ROWS_TO_JUDGE,
     PREDICTIONS_FILE,
     THRESHOLDS,
     WeightedEnsemble,
@@ -330,6 +331,29 @@ def test_a_binary_final_chosen_out_of_fold_gets_its_threshold(tmp_path: Path) ->
     assert plain.test_score == pytest.approx(f1_score(y_test, test.argmax(axis=1)))
     on_dev = final_blend(BINARY, tree, lambda n: tmp_path / n, y_dev, y_test)
     assert on_dev is not None and on_dev.chosen_on == "dev" and on_dev.threshold is None
+
+
+def test_a_dev_of_enough_rows_places_the_threshold_without_out_of_fold_outputs(
+    tmp_path: Path,
+) -> None:
+    def chosen_on_dev(rows: int) -> FinalBlend:
+        rng = np.random.default_rng(9)
+        parts = {part: shy_probabilities(rng, rows) for part in ("dev", "test", "cv")}
+        folder = tmp_path / str(rows)
+        folder.mkdir()
+        tree = _binary_tree(folder, {"shy": parts})
+        (y_dev, dev), (y_test, test) = parts["dev"], parts["test"]
+        blend = final_blend(BINARY, tree, lambda n: folder / n, y_dev, y_test)
+        assert blend is not None and blend.chosen_on == "dev"
+        if blend.threshold is not None:
+            at = blend.threshold
+            assert blend.dev_score == pytest.approx(f1_score(y_dev, dev[:, 1] >= at))
+            assert blend.test_score == pytest.approx(f1_score(y_test, test[:, 1] >= at))
+        return blend.to_record()
+
+    enough = chosen_on_dev(DEV_ROWS_TO_JUDGE)
+    assert enough.threshold is not None and enough.threshold < 0.5 and enough.is_own_pipeline
+    assert chosen_on_dev(DEV_ROWS_TO_JUDGE - 1).threshold is None
 
 
 def test_a_threshold_makes_the_final_its_own_pipeline() -> None:

@@ -242,6 +242,32 @@ def test_cv_predictions_cover_every_training_then_dev_row(shell, tmp_path, class
     assert ("predict_proba" in saved) is classes
 
 
+def test_cv_predictions_take_dev_from_the_fitted_pipeline_and_never_see_a_held_row(shell, tmp_path):
+    from sklearn.neighbors import KNeighborsRegressor
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "y": rng.normal(size=80)})
+    train, dev = frame.iloc[:60], frame.iloc[60:]
+    pipeline = Pipeline([("model", KNeighborsRegressor(n_neighbors=1))]).fit(
+        train[["a"]], train["y"]
+    )
+    shell.user_ns.update(
+        pipeline=pipeline, train=train, dev=dev, TARGET="y", SEED=0, TASK="regression"
+    )
+    train_path = tmp_path / "train.parquet"
+    train.to_parquet(train_path)
+    path = str(tmp_path / "cv.pkl")
+
+    assert _sela_cv_predictions(path, str(train_path), 3) == 80
+
+    predict = cloudpickle.loads(Path(path).read_bytes())["predict"]
+    # Dev is the fold the pipeline fitted on train already predicts.
+    assert np.array_equal(predict[60:], pipeline.predict(dev[["a"]]))
+    # A 1-nearest-neighbour model repeats the label of any row it was fitted on.
+    assert (predict[:60] != train["y"].to_numpy()).all()
+    assert np.isin(predict[:60], frame["y"].to_numpy()).all()
+
+
 def test_cv_predictions_refuse_reshaped_columns(shell, tmp_path):
     names = _fitted_namespace(classes=False)
     names["dev"] = names["dev"].assign(extra=1.0)

@@ -17,7 +17,7 @@ import pytest
 from sela_jupyter.engine.api import Run
 from sela_jupyter.engine.catalog import entry_for
 from sela_jupyter.engine.codegen import TemplateCoder
-from sela_jupyter.engine.ensemble import PREDICTIONS_FILE
+from sela_jupyter.engine.ensemble import DEV_ROWS_TO_JUDGE, PREDICTIONS_FILE
 from sela_jupyter.engine.errors import SelaRunError
 from sela_jupyter.engine.insights import Insight, InsightPool
 from sela_jupyter.engine.new_run import create_run
@@ -356,10 +356,25 @@ def test_under_a_time_budget_costly_folds_go_only_to_a_new_best_node(
     tree.begin(tree.root)
     tree.finish(tree.root, reward=0.5, dev_score=1.0)
     node = tree.add_child(tree.root, Insight("eda.a", "eda", "a"))
-    # 3 folds of a 5 s fit: more than a tenth of 60 s times 2 simulations at once.
-    assert search._cv_time_limit(node, 1.01, 5.0) is None
-    assert search._cv_time_limit(node, 0.99, 5.0) is not None
+    # 2 refits (dev is the third fold) of a 6 s fit: over a tenth of 60 s times 2 at once.
+    assert search._cv_time_limit(node, 1.01, 6.0) is None
+    assert search._cv_time_limit(node, 0.99, 6.0) is not None
     assert search._cv_time_limit(node, 1.01, 1.0) is not None
+
+
+def test_a_dev_of_enough_rows_judges_alone_so_no_node_gets_folds(tmp_path: Path) -> None:
+    rows = 5 * DEV_ROWS_TO_JUDGE + 50  # a fifth of the rows go to dev
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=rows), "y": rng.normal(size=rows)})
+    store = RunStore(tmp_path)
+    search = Search(store, new_run(store, frame, "y", rollouts=4, parallel=1))
+    assert search.state.dev_labels is not None
+    assert len(search.state.dev_labels) >= DEV_ROWS_TO_JUDGE
+    tree = search.tree
+    tree.begin(tree.root)
+    tree.finish(tree.root, reward=0.5, dev_score=1.0)
+    node = tree.add_child(tree.root, Insight("eda.a", "eda", "a"))
+    assert search._cv_time_limit(node, 0.5, 0.1) is None  # not even a new best
 
 
 def test_under_a_time_budget_cells_slower_than_the_runs_fits_are_capped(
