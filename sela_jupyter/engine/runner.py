@@ -556,6 +556,9 @@ class SimulationResult:
     cv_rows: int | None = None  # rows with out-of-fold outputs, when cross-validation ran
     cv_error: str | None = None  # why cross-validation gave nothing (the node still counts)
     cv_broke_kernel: bool = False
+    #: The cell that timed out was stopped by the plan's ``cell_cap`` (a hopeless fit), not by
+    #: ``cell_timeout`` or the simulation's own deadline.
+    stopped_at_cap: bool = False
 
     @property
     def kernel_healthy(self) -> bool:
@@ -577,17 +580,18 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
     started = time.perf_counter()
     deadline = time.monotonic() + plan.simulation_timeout
     timings = out.timings
+    at_cap = False  # whether the limit budget() gave last is the plan's cell_cap
 
     def budget(capped: bool = True) -> float:
+        nonlocal at_cap
         left = deadline - time.monotonic()
         if left <= 0:
             raise CellTimeout(
                 f"simulation timed out after {_seconds(plan.simulation_timeout)}", kind="timeout"
             )
-        limit = plan.cell_timeout
-        if capped and plan.cell_cap is not None:
-            limit = min(limit, plan.cell_cap)
-        return min(limit, left)
+        limit = min(plan.cell_timeout, left)
+        at_cap = capped and plan.cell_cap is not None and plan.cell_cap < limit
+        return plan.cell_cap if at_cap else limit  # type: ignore[return-value]
 
     async def visible(cell: StageCell | None, role: str, source: str, stage: str) -> CellResult:
         result = await kernel.execute(source, timeout=budget())
@@ -678,8 +682,10 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
         out.error = str(exc)
         out.error_kind = exc.kind
         out.traceback = exc.traceback
-        if isinstance(exc, CellTimeout) and await kernel.interrupt_and_drain():
-            out.error_kind = "timeout_interrupted"
+        if isinstance(exc, CellTimeout):
+            out.stopped_at_cap = at_cap
+            if await kernel.interrupt_and_drain():
+                out.error_kind = "timeout_interrupted"
     timings["total"] = time.perf_counter() - started
     return out
 

@@ -86,6 +86,8 @@ class Search:
         self.recorder = Recorder(self.state)
         self.llm_session = LLMSession(self.state, self.planner, emit=self._emit, warn=self._warn)
         self._tasks: dict[asyncio.Task[None], Node] = {}
+        #: Finished nodes' saved dev outputs, read once each (see :meth:`_dev_outputs`).
+        self._saved_dev: dict[str, dict[str, np.ndarray] | None] = {}
         self.kernels: KernelPool | None = None
         self._stopping = False  # stop() was called: start no more simulations
         self._deadline: float | None = None  # time.monotonic() when this session's budget ends
@@ -379,7 +381,7 @@ class Search:
                     )
                 result = await run_simulation_guarded(kernel, plan)
             healthy = result.kernel_healthy
-            if plan.cell_cap is not None and (result.error_kind or "").startswith("timeout"):
+            if result.stopped_at_cap:
                 result.error = (
                     f"{result.error}: stopped as a hopeless fit (under a time budget a cell may"
                     f" take {CELL_CAP_FIT_MULTIPLE:g}x the run's median fit time or its parent's,"
@@ -444,7 +446,8 @@ class Search:
             and n.dev_score is not None
             and not task.better(dev_score, n.dev_score)
         ]
-        if any(n.dev_score == dev_score and self._same_dev_outputs(node, n) for n in as_good):
+        ties = [n for n in as_good if n.dev_score == dev_score]
+        if ties and self._repeats_dev_outputs(node, ties):
             return None
         family = self._model_family(node)
         if len(as_good) >= opts.cv_top and any(self._model_family(n) == family for n in as_good):
@@ -474,16 +477,33 @@ class Search:
             limit = min(limit, left)
         return limit
 
-    def _same_dev_outputs(self, node: Node, other: Node) -> bool:
-        """True when ``node`` and ``other`` saved the very same dev outputs."""
-        mine, theirs = (
-            load_outputs(self.state.node_dir(n.id) / PREDICTIONS_FILE) for n in (node, other)
-        )
-        if mine is None or theirs is None:
+    def _repeats_dev_outputs(self, node: Node, others: list[Node]) -> bool:
+        """True when ``node`` saved the very same dev outputs as one of ``others``."""
+        mine = self._dev_outputs(node)
+        if mine is None:
             return False
-        a, b = mine["dev"], theirs["dev"]
-        key = "predict_proba" if "predict_proba" in a and "predict_proba" in b else "predict"
-        return a[key].shape == b[key].shape and bool(np.array_equal(a[key], b[key]))
+        for other in others:
+            theirs = self._dev_outputs(other)
+            if theirs is None:
+                continue
+            key = (
+                "predict_proba"
+                if "predict_proba" in mine and "predict_proba" in theirs
+                else "predict"
+            )
+            if mine[key].shape == theirs[key].shape and np.array_equal(mine[key], theirs[key]):
+                return True
+        return False
+
+    def _dev_outputs(self, node: Node) -> dict[str, np.ndarray] | None:
+        """``node``'s saved dev outputs; a finished node's are read once (they never change)."""
+        if node.id in self._saved_dev:
+            return self._saved_dev[node.id]
+        found = load_outputs(self.state.node_dir(node.id) / PREDICTIONS_FILE)
+        outputs = None if found is None else found.get("dev")
+        if node.status == NodeStatus.DONE:
+            self._saved_dev[node.id] = outputs
+        return outputs
 
     def _cell_cap(self, node: Node) -> float | None:
         """Seconds a stage or evaluation cell of ``node`` may run before it is stopped as a

@@ -55,6 +55,17 @@ async def test_simulation_scores_and_keeps_outputs(pool: KernelPool) -> None:
     assert nb.cells[-1].outputs[0]["text"].startswith("dev r2: 1")
 
 
+async def test_a_cell_stopped_by_the_cap_says_so_and_one_stopped_by_its_timeout_does_not(
+    pool: KernelPool,
+) -> None:
+    sleep = StageCell("model", "import time\ntime.sleep(60)", "path")
+    capped = await simulate(pool, plan(sleep, cell_timeout=30, cell_cap=1))
+    assert "timed out after 1 s" in capped.error and capped.stopped_at_cap
+    sleep = StageCell("model", "import time\ntime.sleep(60)", "path")
+    timed_out = await simulate(pool, plan(sleep, cell_timeout=1, cell_cap=30))
+    assert "timed out after 1 s" in timed_out.error and not timed_out.stopped_at_cap
+
+
 async def test_stage_that_raises_fails_with_its_traceback(pool: KernelPool) -> None:
     result = await simulate(pool, plan(StageCell("model", "1 / 0", "path")))
     assert result.dev_score is None
@@ -72,7 +83,7 @@ async def test_hanging_stage_times_out_and_is_interrupted(pool: KernelPool) -> N
     result = await simulate(
         pool, plan(StageCell("model", "import time\ntime.sleep(60)", "path"), cell_timeout=2)
     )
-    assert "timed out after 2 s" in result.error
+    assert "timed out after 2 s" in result.error and not result.stopped_at_cap
     assert result.timings["total"] < 10
     again = await simulate(
         pool, plan(StageCell("preprocess", STEPS, "path"), StageCell("model", MODEL, "default"))
