@@ -590,8 +590,9 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
                 f"simulation timed out after {_seconds(plan.simulation_timeout)}", kind="timeout"
             )
         limit = min(plan.cell_timeout, left)
-        at_cap = capped and plan.cell_cap is not None and plan.cell_cap < limit
-        return plan.cell_cap if at_cap else limit  # type: ignore[return-value]
+        cap = plan.cell_cap if capped else None
+        at_cap = cap is not None and cap < limit
+        return limit if cap is None else min(cap, limit)
 
     async def visible(cell: StageCell | None, role: str, source: str, stage: str) -> CellResult:
         result = await kernel.execute(source, timeout=budget())
