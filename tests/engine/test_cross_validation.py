@@ -1,6 +1,6 @@
-"""Out-of-fold outputs in a real child kernel: the very folds and refits scikit-learn would do,
-rows dropped by stage code predicted but never fitted, and a slow or failing step that costs the
-node nothing."""
+"""Out-of-fold outputs in a real child kernel: the very folds and refits scikit-learn would do
+(dev one of them), rows dropped by stage code predicted but never fitted, and a slow or failing
+step that costs the node nothing."""
 
 from __future__ import annotations
 
@@ -71,17 +71,24 @@ def slow_model(seconds: float) -> StageCell:
 
 
 def expected_out_of_fold(prepared, keep: pd.Index | None = None) -> np.ndarray:
-    """What the kernel should produce, computed here with scikit-learn alone."""
+    """What the kernel should produce, computed here with scikit-learn alone: dev is one of the
+    5 folds (predicted by the pipeline fitted on train), train's 4 stratified slices the others."""
     codes = {label: code for code, label in enumerate(prepared.task.classes)}
-    rows = pd.concat([prepared.train, prepared.dev])
-    y = rows["label"].map(codes).to_numpy()
-    fit_rows = rows if keep is None else rows[rows.index.isin(keep.union(prepared.dev.index))]
-    proba = np.zeros((len(rows), 2))
-    for fit_at, held_at in StratifiedKFold(5, shuffle=True, random_state=4).split(rows, y):
-        fit = fit_rows[fit_rows.index.isin(rows.index[fit_at])]
+    train, dev = prepared.train, prepared.dev
+    own = train if keep is None else train[train.index.isin(keep)]
+
+    def fitted(rows: pd.DataFrame) -> Pipeline:
         model = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
-        model.fit(fit[["a", "b"]], fit["label"].map(codes))
-        proba[held_at] = model.predict_proba(rows.iloc[held_at][["a", "b"]])
+        return model.fit(rows[["a", "b"]], rows["label"].map(codes))
+
+    y = train["label"].map(codes).to_numpy()
+    proba = np.zeros((len(train) + len(dev), 2))
+    proba[len(train) :] = fitted(own).predict_proba(dev[["a", "b"]])
+    for _, held_at in StratifiedKFold(4, shuffle=True, random_state=4).split(train, y):
+        rest = own[~own.index.isin(train.index[held_at])]
+        proba[held_at] = fitted(pd.concat([rest, dev])).predict_proba(
+            train.iloc[held_at][["a", "b"]]
+        )
     return proba
 
 
