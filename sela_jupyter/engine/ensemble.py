@@ -310,6 +310,12 @@ def load_outputs(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def dev_judges_alone(dev_rows: int) -> bool:
+    """Whether a dev of ``dev_rows`` rows is enough to judge the final choice on (see
+    :data:`DEV_ROWS_TO_JUDGE`): then no node needs out-of-fold outputs."""
+    return dev_rows >= DEV_ROWS_TO_JUDGE
+
+
 def final_blend(
     task: Task,
     tree: Tree,
@@ -386,7 +392,7 @@ def final_blend(
     blend = select_blend(task, y_judge, candidates, rounds=rounds, single_scores=singles)
     blend.chosen_on = chosen_on
     members = {n: saved[n] or {} for n in blend.weights}  # every candidate has outputs
-    if tune_threshold and (chosen_on == "cv" or len(y_dev) >= DEV_ROWS_TO_JUDGE):
+    if tune_threshold and (chosen_on == "cv" or dev_judges_alone(len(y_dev))):
         # A small dev is too few rows to place a threshold; out of fold there are 4-5x as many.
         blended = _weighted_mean(blend.weights, dict(candidates))
         tuned = choose_threshold(task, y_judge, blended, baseline=blend.dev_score)

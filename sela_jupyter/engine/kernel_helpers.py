@@ -302,8 +302,8 @@ def _sela_cv_predictions(path, train_path, folds):
         or original.index.isin(dev.index).any()
     ):
         return 0
-    y = original[target].to_numpy()
-    slices = max(1, folds - 1)
+    y, rows = original[target].to_numpy(), len(original) + len(dev)
+    slices = folds - 1
     if slices == 1:
         held_out = [np.arange(len(original))]
     else:
@@ -312,45 +312,38 @@ def _sela_cv_predictions(path, train_path, folds):
             slices, shuffle=True, random_state=ns["SEED"]
         )
         held_out = [held for _, held in splitter.split(original, y)]
+
+    def parts():
+        """(positions in the output, a pipeline that never fitted those rows, their features)"""
+        yield np.arange(len(original), rows), fitted, dev[columns]
+        for held in held_out:
+            kept = train[~train.index.isin(original.index[held])]
+            fit = pd.concat([kept[[*columns, target]], dev[[*columns, target]]])
+            yield held, clone(fitted).fit(fit[columns], fit[target]), original.iloc[held][columns]
+
     k = len(ns["CLASSES"]) if classifier else 0
-
-    def outputs(pipeline, X):
+    predict, proba = None, np.zeros((rows, k)) if classifier else None
+    for at, pipeline, X in parts():
         values = np.asarray(pipeline.predict(X))
-        if not classifier:
-            return values, None
-        try:
-            p = np.asarray(pipeline.predict_proba(X), dtype=float)
-        except Exception:  # hard votes only (an SVC without probability=True)
-            return values, None
-        return values, p if p.shape == (len(X), k) else None
-
-    dev_predict, dev_proba = outputs(fitted, dev[columns])
-    predict = np.empty(len(original) + len(dev), dtype=dev_predict.dtype)
-    proba = np.zeros((len(predict), k)) if classifier else None
-    predict[len(original) :] = dev_predict
-    if proba is not None:
-        if dev_proba is None:
-            proba = None
-        else:
-            proba[len(original) :] = dev_proba
-    for held in held_out:
-        kept = train[~train.index.isin(original.index[held])]
-        fit = pd.concat([kept[[*columns, target]], dev[[*columns, target]]])
-        fold = clone(fitted).fit(fit[columns], fit[target])
-        values, p = outputs(fold, original.iloc[held][columns])
-        predict[held] = values
+        if predict is None:
+            predict = np.empty(rows, dtype=values.dtype)
+        predict[at] = values
         if proba is not None:
-            if p is None:
+            try:
+                p = np.asarray(pipeline.predict_proba(X), dtype=float)
+            except Exception:  # hard votes only (an SVC without probability=True)
+                p = None
+            if p is None or p.shape != (len(at), k):
                 proba = None
             else:
-                proba[held] = p
+                proba[at] = p
     out = {"predict": predict}
     if proba is not None:
         out["predict_proba"] = proba
     with open(path + ".tmp", "wb") as f:
         cloudpickle.dump(out, f)
     os.replace(path + ".tmp", path)
-    return len(predict)
+    return rows
 
 
 def _sela_warm(modules):

@@ -26,7 +26,7 @@ import numpy as np
 
 from .codegen import TemplateCoder, model_family_of
 from .cpu import CpuBudget, budget_for
-from .ensemble import DEV_ROWS_TO_JUDGE, PREDICTIONS_FILE, final_blend, load_outputs
+from .ensemble import PREDICTIONS_FILE, dev_judges_alone, final_blend, load_outputs
 from .errors import SelaError, SelaInputError, describe
 from .insights import STAGES, Insight
 from .llm import LLMClient
@@ -436,7 +436,7 @@ class Search:
         opts = self.state.options
         task = self.task
         dev = self.state.dev_labels
-        if dev is not None and len(dev) >= DEV_ROWS_TO_JUDGE:
+        if dev is not None and dev_judges_alone(len(dev)):
             return None
         as_good = [
             n
