@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from itertools import count
 
+from .kernel_files import remote_kernels
+
 
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity where the system tells, else all)."""
@@ -164,6 +166,6 @@ class RemoteKernels(CpuBudget):
 def budget_for(kernel_manager: object) -> CpuBudget:
     """The process's shared budget for local kernels (a pool's own, or a server's), or a
     :class:`RemoteKernels` one when ``kernel_manager`` starts them on a gateway."""
-    if kernel_manager is not None and "gateway" in type(kernel_manager).__module__.lower():
+    if remote_kernels(kernel_manager):
         return RemoteKernels()
     return CpuBudget.shared()

@@ -25,6 +25,18 @@ _SELA_LIBRARIES = (
     "scipy",
 )
 
+#: What a kernel must be able to import (pip name -> import name): the harness and the default
+#: pipeline need these whatever the run does. A kernel lacking one is refused at start.
+KERNEL_REQUIREMENTS = {
+    "pandas": "pandas",
+    "numpy": "numpy",
+    "scikit-learn": "sklearn",
+    "xgboost": "xgboost",
+    "cloudpickle": "cloudpickle",
+    "pyarrow": "pyarrow",
+    "threadpoolctl": "threadpoolctl",
+}
+
 # What the harness and the stage templates import, whatever the model family.
 _WARM_BASE = (
     "numpy",
@@ -91,6 +103,16 @@ def _sela_frame_digest(value):
     return digest.hexdigest()
 
 
+def _sela_write(path, payload):
+    """Write ``payload`` to ``path`` whole or not at all (its directory made if missing)."""
+    import os
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".tmp", "wb") as f:
+        f.write(payload)
+    os.replace(path + ".tmp", path)
+
+
 def _sela_base_frames(path):
     """The DataFrames of the snapshot at ``path`` (the setup's: train, dev, test), with their
     digests, as ``{name: (digest, frame)}``; read once per kernel, then kept. ``{}`` when the
@@ -121,7 +143,6 @@ def _sela_snapshot(path, base=None):
     name (train, dev, test that no stage changed) is stored as a reference to it, not copied:
     on large data each node's snapshot would otherwise repeat the whole table.
     """
-    import os
     import types
 
     import cloudpickle
@@ -154,10 +175,7 @@ def _sela_snapshot(path, base=None):
                 skipped.append(name)
                 del state[name]
         payload = dump()
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(payload)
-    os.replace(tmp, path)
+    _sela_write(path, payload)
     return {"bytes": len(payload), "skipped": skipped, "from_base": from_base}
 
 
@@ -248,7 +266,6 @@ def _sela_save_predictions(path):
     """Save the fitted pipeline's dev and test outputs (class probabilities where the model has
     them): test scores and the final ensemble are computed from these, outside the kernel."""
     import contextlib
-    import os
 
     import cloudpickle
     import numpy as np
@@ -266,9 +283,7 @@ def _sela_save_predictions(path):
             # An SVC without probability=True, e.g., has hard votes only.
             with contextlib.suppress(Exception):
                 out[part]["predict_proba"] = np.asarray(pipeline.predict_proba(X), dtype=float)
-    with open(path + ".tmp", "wb") as f:
-        cloudpickle.dump(out, f)
-    os.replace(path + ".tmp", path)
+    _sela_write(path, cloudpickle.dumps(out))
 
 
 def _sela_cv_predictions(path, train_path, folds):
@@ -279,7 +294,6 @@ def _sela_cv_predictions(path, train_path, folds):
     kernel of the run). Rows the stage code dropped from ``train`` are still predicted, never
     fitted. Saved like ``_sela_save_predictions``'s parts; returns the number of rows, or 0 when
     the stage code reshaped the rows or columns so no fair folds exist."""
-    import os
 
     import cloudpickle
     import numpy as np
@@ -340,10 +354,84 @@ def _sela_cv_predictions(path, train_path, folds):
     out = {"predict": predict}
     if proba is not None:
         out["predict_proba"] = proba
-    with open(path + ".tmp", "wb") as f:
-        cloudpickle.dump(out, f)
-    os.replace(path + ".tmp", path)
+    _sela_write(path, cloudpickle.dumps(out))
     return rows
+
+
+def _sela_missing(modules):
+    """The names of ``modules`` this kernel cannot import."""
+    import importlib.util
+
+    def importable(name):
+        try:
+            return importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            return False
+
+    return [name for name in modules if not importable(name)]
+
+
+def _sela_workdir(name):
+    """Make a scratch directory for a run's files and work in it: a kernel on another host
+    receives the files it needs there (``_sela_put``) and leaves its own for the server to fetch
+    (``_sela_get``). Returns its path."""
+    import os
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix=f"sela-{name}-")
+    os.chdir(path)
+    return path
+
+
+def _sela_put(path, offset, data):
+    """Write one base64 chunk of a file being sent, at byte ``offset`` of ``path + ".part"``."""
+    import base64
+    import os
+
+    part = path + ".part"
+    if offset == 0:
+        os.makedirs(os.path.dirname(part) or ".", exist_ok=True)
+    with open(part, "wb" if offset == 0 else "r+b") as f:
+        f.seek(offset)
+        f.write(base64.b64decode(data))
+
+
+def _sela_put_done(path, size, digest):
+    """Check the sent file's size and SHA-256 and move it into place (ValueError on a mismatch,
+    and the partial file is removed)."""
+    import hashlib
+    import os
+
+    part = path + ".part"
+    with open(part, "rb") as f:
+        payload = f.read()
+    if len(payload) != size or hashlib.sha256(payload).hexdigest() != digest:
+        os.remove(part)
+        raise ValueError(f"{path} arrived damaged: {len(payload)} of {size} bytes, or a bad digest")
+    os.replace(part, path)
+
+
+def _sela_file_info(path):
+    """``[size, sha256]`` of a file this kernel wrote, or None when there is none."""
+    import hashlib
+    import os
+
+    if not os.path.isfile(path):
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return [os.path.getsize(path), digest.hexdigest()]
+
+
+def _sela_get(path, offset, size):
+    """``size`` bytes of ``path`` from byte ``offset``, base64-encoded."""
+    import base64
+
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return base64.b64encode(f.read(size)).decode("ascii")
 
 
 def _sela_warm(modules):
@@ -369,6 +457,7 @@ HELPERS = (
     _sela_versions,
     _sela_user_names,
     _sela_frame_digest,
+    _sela_write,
     _sela_base_frames,
     _sela_snapshot,
     _sela_restore,
@@ -377,6 +466,12 @@ HELPERS = (
     _sela_fingerprint,
     _sela_save_predictions,
     _sela_cv_predictions,
+    _sela_missing,
+    _sela_workdir,
+    _sela_put,
+    _sela_put_done,
+    _sela_file_info,
+    _sela_get,
 )
 
 

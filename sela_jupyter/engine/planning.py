@@ -92,11 +92,14 @@ class Planner:
         options = s.options
         data = s.data_dir
         test_path = data / "test_features.parquet"
+        data_files = [str(data / "train.parquet"), str(data / "dev.parquet")]
+        if test_path.is_file():
+            data_files.append(str(test_path))
         setup = setup_source(
             s.task,
-            train_path=str(data / "train.parquet"),
-            dev_path=str(data / "dev.parquet"),
-            test_path=str(test_path) if test_path.is_file() else None,
+            train_path=data_files[0],
+            dev_path=data_files[1],
+            test_path=data_files[2] if len(data_files) > 2 else None,
         )
         node_dir = s.node_dir(node.id)
         node_dir.mkdir(parents=True, exist_ok=True)
@@ -140,6 +143,7 @@ class Planner:
                 base_snapshot = str(root_snapshot)
         return SimulationPlan(
             setup=setup,
+            data_files=tuple(data_files),
             cells=cells,
             replay=replay,
             restore_from=restore_from,

@@ -33,6 +33,8 @@ from traitlets.config import Config
 
 from .cells import EVALUATION_SOURCE, KERNEL_HELPERS, WARMUP_SOURCE, call
 from .errors import SelaError, SimulationError, describe
+from .kernel_files import KernelFiles, SharedDisk, TransferError
+from .kernel_helpers import KERNEL_REQUIREMENTS
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,10 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
+#: Kernel states a server announces when the kernel process is gone.
+_LOST_STATES = ("restarting", "dead")
+
+
 class CellTimeout(SimulationError):
     """A cell ran past its time limit."""
 
@@ -97,6 +103,10 @@ class KernelDied(SimulationError):
 
 class KernelStartError(SelaError):
     """No working kernel could be started for the pool; the message says which and why."""
+
+
+class KernelLacksLibraries(KernelStartError):
+    """The kernel spec starts kernels that cannot import what every simulation needs."""
 
 
 @dataclass
@@ -134,15 +144,20 @@ class CellResult:
 class ChildKernel:
     """One kernel of the pool: executes code and reports outputs, errors, timeouts and death."""
 
-    def __init__(self, manager: AsyncMultiKernelManager, kernel_id: str) -> None:
+    def __init__(
+        self, manager: AsyncMultiKernelManager, kernel_id: str, files: KernelFiles | None = None
+    ) -> None:
         self.manager = manager
         self.kernel_id = kernel_id
+        #: How the run's files reach this kernel (by path, or over its connection).
+        self.files: KernelFiles = files or SharedDisk()
         self.client: Any = None
         self.simulations = 0
         self._pid: Any = None
 
     async def connect(self, timeout: float = 60.0) -> None:
-        """Open channels to the kernel, wait until it answers, and define the hidden helpers."""
+        """Open channels to the kernel, wait until it answers, define the hidden helpers and
+        prepare it for the run's files."""
         km = self.manager.get_kernel(self.kernel_id)
         self.client = km.client()
         await _maybe_await(self.client.start_channels())  # async on gateway kernel clients
@@ -152,6 +167,15 @@ class ChildKernel:
             result = await self.execute(source, timeout=timeout, hidden=True)
             if not result.ok:
                 raise SimulationError(f"kernel warm-up failed: {result.error_text}")
+        required = KERNEL_REQUIREMENTS
+        missing = await self.evaluate(call("_sela_missing", list(required.values())))
+        if missing:
+            names = ", ".join(pip for pip, module in required.items() if module in missing)
+            raise KernelLacksLibraries(
+                f"the kernel cannot import {names}: install them where it runs (for a gateway's"
+                " kernel spec, in its image)"
+            )
+        await self.files.attach(self)
 
     def _process_id(self) -> Any:
         km = self.manager.get_kernel(self.kernel_id)
@@ -202,10 +226,18 @@ class ChildKernel:
                         "the kernel died while running this cell", kind="kernel_died"
                     ) from None
                 continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
             kind = msg["msg_type"]
             content = msg["content"]
+            if kind == "status" and content.get("execution_state") in _LOST_STATES:
+                # What a server (a gateway's too) tells its clients when the kernel process died
+                # and is being restarted: the cell's own reply will never come.
+                raise KernelDied(
+                    "the kernel died while running this cell "
+                    f"(its server reports it {content['execution_state']})",
+                    kind="kernel_died",
+                )
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
             if kind == "status" and content["execution_state"] == "idle":
                 break
             if kind == "clear_output":
@@ -303,6 +335,8 @@ class KernelPool:
         threads_per_kernel: int | None = None,
         recycle_after: int = 25,
         cwd: str | None = None,
+        files: KernelFiles | None = None,
+        recover_for: float = 0.0,
     ) -> None:
         self.owns_manager = kernel_manager is None
         self._scratch_dir: str | None = None
@@ -315,6 +349,9 @@ class KernelPool:
         self.kernel_name = kernel_name
         self.recycle_after = recycle_after
         self.cwd = cwd
+        self.files: KernelFiles = files or SharedDisk()
+        #: Seconds to keep trying to replace a lost kernel (see :meth:`_replace`).
+        self.recover_for = recover_for
         cores = os.cpu_count() or 1
         self.threads = threads_per_kernel or max(1, cores // self.size)
         #: ``None`` in the queue: the pool has no kernel left and could not start another.
@@ -336,15 +373,45 @@ class KernelPool:
         }
 
     async def start(self) -> None:
-        """Start and warm ``size`` kernels concurrently; :class:`KernelStartError` if one cannot
-        be started (every kernel that did start stays with the pool, for :meth:`close`)."""
-        started = await asyncio.gather(
-            *(self._start_one() for _ in range(self.size)), return_exceptions=True
-        )
-        for kernel in started:
-            if isinstance(kernel, BaseException):
-                raise kernel
+        """Start ``size`` kernels at once and return as soon as one is warm: the others join the
+        pool as they come up (a gateway's kernel can take tens of seconds), and one that fails
+        to start leaves the pool a kernel short. :class:`KernelStartError` if none starts
+        (every kernel that did start stays with the pool, for :meth:`close`)."""
+        pending = {asyncio.ensure_future(self._start_one()) for _ in range(self.size)}
+        failure: BaseException | None = None
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is None:
+                    self._idle.put_nowait(task.result())
+                else:
+                    failure = failure or task.exception()
+            if not self._idle.empty():
+                break
+        for task in pending:
+            self._background.add(task)
+            task.add_done_callback(self._joined)
+        if self._idle.empty():
+            assert failure is not None
+            raise failure
+
+    def _joined(self, task: asyncio.Task[Any]) -> None:
+        """A kernel started after :meth:`start` returned: into the pool (or down, if closed)."""
+        self._background.discard(task)
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            log.warning("the pool is a kernel short: %s", task.exception())
+            return
+        kernel = task.result()
+        if self._closed:
+            self._track(asyncio.ensure_future(kernel.shutdown()))
+        else:
             self._idle.put_nowait(kernel)
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _start_one(self, attempts: int = START_ATTEMPTS) -> ChildKernel:
         """Start, connect and warm one kernel. A kernel that dies on start (two kernels raced for
@@ -357,7 +424,7 @@ class KernelPool:
             kernel: ChildKernel | None = None
             try:
                 kernel_id = await _maybe_await(self.manager.start_kernel(**kwargs))
-                kernel = ChildKernel(self.manager, kernel_id)
+                kernel = ChildKernel(self.manager, kernel_id, self.files)
                 self._kernels.append(kernel)
                 await kernel.connect()
                 return kernel
@@ -366,6 +433,8 @@ class KernelPool:
                     await kernel.shutdown()
                     with contextlib.suppress(ValueError):
                         self._kernels.remove(kernel)
+                if isinstance(exc, KernelLacksLibraries):  # another try would lack them too
+                    raise KernelLacksLibraries(f"{self.kernel_name!r} kernel: {exc}") from None
                 if attempt == attempts:
                     raise KernelStartError(self._start_failure(exc, attempts)) from exc
                 log.info("a kernel failed to start (%s); starting another", describe(exc))
@@ -417,9 +486,7 @@ class KernelPool:
     def release(self, kernel: ChildKernel, *, healthy: bool) -> None:
         """Give ``kernel`` back: reset (healthy) or restarted (timed out / died) in the background."""
         kernel.simulations += 1
-        task = asyncio.ensure_future(self._recycle(kernel, healthy=healthy))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._track(asyncio.ensure_future(self._recycle(kernel, healthy=healthy)))
 
     async def _recycle(self, kernel: ChildKernel, *, healthy: bool) -> None:
         if self._closed:
@@ -437,15 +504,33 @@ class KernelPool:
             await kernel.shutdown()
             with contextlib.suppress(ValueError):
                 self._kernels.remove(kernel)
-            if self._closed:
-                return
+            await self._replace()
+
+    async def _replace(self) -> None:
+        """Start a kernel in place of a lost one. A gateway that restarts, or a cluster short of
+        room, refuses for a while: tries go on, with a growing pause, for ``recover_for``
+        seconds; then the pool goes on with the kernels it has left, or says it has none."""
+        give_up = time.monotonic() + self.recover_for
+        pause = 1.0
+        while not self._closed:
             try:
-                self._idle.put_nowait(await self._start_one())
-            except KernelStartError as lost:  # the pool goes on with the kernels it has left
+                kernel = await self._start_one()
+            except KernelStartError as lost:
+                if time.monotonic() + pause <= give_up:
+                    log.info("no kernel yet (%s); trying again in %.0f s", lost, pause)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 15.0)
+                    continue
                 log.warning("the pool is a kernel short: %s", lost)
                 if not self._kernels:
                     self._lost = lost
                     self._idle.put_nowait(None)
+                return
+            if self._closed:
+                await kernel.shutdown()
+            else:
+                self._idle.put_nowait(kernel)
+            return
 
     def retire(self) -> None:
         """Recycle no kernel given back from now on: the pool is about to close, so a kernel whose
@@ -511,6 +596,8 @@ class SimulationPlan:
 
     setup: str
     cells: list[StageCell]
+    #: The server files the setup cell reads (by these very paths, quoted as Python does).
+    data_files: tuple[str, ...] = ()
     replay: list[StageCell] = field(default_factory=list)  # ancestors' code, if no snapshot
     restore_from: str | None = None
     root_snapshot_path: str | None = None  # snapshot of the setup state (the root's)
@@ -639,27 +726,51 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
                     out.cells[-1].role = "attempt"  # kept in the notebook, never exported
                 cell.source = source
 
+    files = kernel.files
+
+    def transferred(seconds: float) -> None:
+        if seconds:
+            timings["transfer"] = timings.get("transfer", 0.0) + seconds
+
+    async def restore(path: str) -> bool:
+        try:  # a snapshot that cannot travel is replayed instead
+            for needed in (plan.base_snapshot, path):
+                if needed:
+                    transferred(await files.send(kernel, needed))
+        except TransferError as exc:
+            log.info("replaying instead of restoring: %s", exc)
+            return False
+        return bool(await kernel.evaluate(call("_sela_restore", files.at(path)), timeout=budget()))
+
+    async def snapshot(path: str, base: str | None = None) -> None:
+        args = (files.at(path),) if base is None else (files.at(path), files.at(base))
+        await hidden(call("_sela_snapshot", *args), "snapshot")
+        try:  # without its snapshot on the server, a node's children replay its code
+            transferred(await files.fetch(kernel, path))
+        except TransferError as exc:
+            log.info("keeping no snapshot: %s", exc)
+
     try:
         if plan.threads:
             await hidden(call("_sela_limit_threads", plan.threads), "threads")
         if plan.restore_from:
             t0 = time.perf_counter()
-            out.restored = bool(
-                await kernel.evaluate(call("_sela_restore", plan.restore_from), timeout=budget())
-            )
+            out.restored = await restore(plan.restore_from)
             timings["restore"] = time.perf_counter() - t0
         if not out.restored:
-            await visible(None, "setup", plan.setup, "setup")
+            setup = plan.setup
+            for path in plan.data_files:
+                transferred(await files.send(kernel, path))
+                setup = setup.replace(repr(path), repr(files.at(path)))
+            await visible(None, "setup", setup, "setup")
             if plan.root_snapshot_path:
-                await hidden(call("_sela_snapshot", plan.root_snapshot_path), "snapshot")
+                await snapshot(plan.root_snapshot_path)
             for cell in plan.replay:
                 await visible(cell, "replay", cell.source, cell.stage)
         for cell in plan.cells:
             await run_stage(cell)
             if cell.snapshot_path:
-                await hidden(
-                    call("_sela_snapshot", cell.snapshot_path, plan.base_snapshot), "snapshot"
-                )
+                await snapshot(cell.snapshot_path, plan.base_snapshot)
         if plan.lookup is not None:
             t0 = time.perf_counter()
             out.fingerprint = await kernel.evaluate("_sela_fingerprint()", timeout=budget())
@@ -676,7 +787,10 @@ async def run_simulation(kernel: ChildKernel, plan: SimulationPlan) -> Simulatio
         score = await kernel.evaluate("float(dev_score)", timeout=budget())
         out.dev_score = float(score) if score is not None else None
         if plan.predictions_path:
-            await hidden(call("_sela_save_predictions", plan.predictions_path), "predictions")
+            await hidden(
+                call("_sela_save_predictions", files.at(plan.predictions_path)), "predictions"
+            )
+            transferred(await files.fetch(kernel, plan.predictions_path))
         if plan.cross_validation is not None and out.dev_score is not None:
             await _cross_validate(kernel, plan.cross_validation, out, lambda: budget(capped=False))
     except SimulationError as exc:
@@ -705,10 +819,15 @@ async def _cross_validate(
     except CellTimeout:
         return
     t0 = time.perf_counter()
+    files = kernel.files
     try:
+        await files.send(kernel, cv.train_path)
         rows = await kernel.evaluate(
-            call("_sela_cv_predictions", cv.path, cv.train_path, cv.folds), timeout=timeout
+            call("_sela_cv_predictions", files.at(cv.path), files.at(cv.train_path), cv.folds),
+            timeout=timeout,
         )
+        if rows:
+            await files.fetch(kernel, cv.path)
         out.cv_rows = int(rows) or None
         if not out.cv_rows:
             out.cv_error = "the stage code reshaped the training rows or columns"

@@ -29,6 +29,7 @@ from .cpu import CpuBudget, budget_for
 from .ensemble import PREDICTIONS_FILE, dev_judges_alone, final_blend, load_outputs
 from .errors import SelaError, SelaInputError, describe
 from .insights import STAGES, Insight
+from .kernel_files import MAX_TRANSFER_BYTES, kernel_files_for, remote_kernels
 from .llm import LLMClient
 from .llm_session import LLMCell, LLMSession
 from .mcts import Node, Tree
@@ -43,6 +44,9 @@ from .store import RunStore
 from .task import Task
 
 log = logging.getLogger(__name__)
+
+#: Seconds a run keeps trying to replace a lost gateway kernel before it gives up on it.
+REMOTE_RECOVERY_S = 180.0
 
 #: A node with this much more error than the run's best so far (see :meth:`Task.error_gap`)
 #: gets no out-of-fold outputs: the final blend would hardly weigh it, and the folds cost three
@@ -73,8 +77,14 @@ class Search:
         listeners: list[Listener] | None = None,
         coder: TemplateCoder | None = None,
         budget: CpuBudget | None = None,
+        kernel_name: str = "python3",
+        max_transfer_bytes: int = MAX_TRANSFER_BYTES,
     ) -> None:
         self.store = store
+        #: The kernel spec simulations run in.
+        self.kernel_name = kernel_name
+        #: The largest file sent to or fetched from a kernel with no shared disk.
+        self.max_transfer_bytes = max_transfer_bytes
         #: The cores this run shares with every other run of the process.
         self.budget = budget or budget_for(kernel_manager)
         self.run_id = run_id
@@ -216,10 +226,17 @@ class Search:
         self._save()
         self._emit("run_started", run=self.summary())
         share = self.budget.join(opts.parallel)
+        remote = remote_kernels(self.kernel_manager)
         self.kernels = KernelPool(
             self.kernel_manager,
             size=self.budget.kernels_for(opts.parallel),
-            cwd=str(self.run_dir),
+            kernel_name=self.kernel_name,
+            # A gateway's kernel starts on another host, where the run directory does not exist.
+            cwd=None if remote else str(self.run_dir),
+            files=kernel_files_for(self.kernel_manager, self.run_dir, self.max_transfer_bytes),
+            # A gateway's kernels come back after a gateway restart or a lost pod; local ones
+            # that will not start are a broken kernel spec, said at once.
+            recover_for=REMOTE_RECOVERY_S if remote else 0.0,
             threads_per_kernel=self.budget.threads(),
         )
         failure: Exception | None = None

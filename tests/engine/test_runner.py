@@ -264,3 +264,44 @@ async def test_a_pool_that_loses_its_last_kernel_for_good_says_so_instead_of_han
             await asyncio.wait_for(pool.acquire(), timeout=120)
     finally:
         await pool.close()
+
+
+def kernel_spec_without(root: Path, module: str) -> Path:
+    """A Jupyter path whose ``python3`` kernel cannot import ``module`` (a ``sitecustomize``
+    refuses it), as in a kernel image that lacks a library."""
+    site = root / "site"
+    site.mkdir(parents=True)
+    (site / "sitecustomize.py").write_text(
+        "import sys\n\n\nclass _Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] == {module!r}:\n"
+        "            raise ImportError(name)\n\n\n"
+        "sys.meta_path.insert(0, _Refuse())\n"
+    )
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": f"no {module}",
+                "env": {"PYTHONPATH": str(site)},
+            }
+        )
+    )
+    return root
+
+
+async def test_a_kernel_that_lacks_a_required_library_is_refused_with_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_PATH", str(kernel_spec_without(tmp_path / "jupyter", "pyarrow")))
+    pool = KernelPool(size=2)
+    try:
+        with pytest.raises(KernelStartError) as raised:
+            await pool.start()
+    finally:
+        await pool.close()
+    message = str(raised.value)
+    assert "'python3' kernel: the kernel cannot import pyarrow:" in message
+    assert "in its image" in message and "tries" not in message
