@@ -120,6 +120,23 @@ class SelaApp(ExtensionApp):
         config=True,
         help="LLM tokens (prompt + completion) one run may use; 0 means no limit.",
     )
+    kernel_name = Unicode(
+        "python3",
+        config=True,
+        help=(
+            "The kernel spec simulations run in. With a gateway (GatewayClient.url) it names one "
+            "of the gateway's kernel specs, e.g. the image with the run's libraries."
+        ),
+    )
+    max_transfer_mb = Int(
+        1024,
+        config=True,
+        help=(
+            "The largest file (a frame, a snapshot, predictions) sent to or fetched from a "
+            "simulation kernel with no shared disk, in MB. A larger snapshot is replayed instead; "
+            "larger frames fail the run's simulations with a message that says so."
+        ),
+    )
     kernel_keepalive_interval = Float(
         10.0,
         config=True,
@@ -173,6 +190,8 @@ class SelaApp(ExtensionApp):
                 "token_budget": self.token_budget or None,
             },
             keepalive_interval=self.kernel_keepalive_interval,
+            kernel_name=self.kernel_name,
+            max_transfer_bytes=self.max_transfer_mb * 2**20,
             log=self.log,
         )
         self.settings.update({"sela_run_manager": self.run_manager, "sela_model": self.model})

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from ..engine.errors import RunNotFoundError, SelaInputError
+from ..engine.kernel_files import MAX_TRANSFER_BYTES
 from ..engine.new_run import create_run
 from ..engine.options import REQUEST_OPTIONS, SearchOptions, build_options
 from ..engine.records import NodeDetail, RunEvent
@@ -105,10 +106,14 @@ class RunManager:
         max_queued_runs: int = 8,
         defaults: dict[str, Any] | None = None,
         keepalive_interval: float = 10.0,
+        kernel_name: str = "python3",
+        max_transfer_bytes: int = MAX_TRANSFER_BYTES,
         log: logging.Logger | None = None,
     ) -> None:
         self.store = store
         self.kernel_manager = kernel_manager
+        self.kernel_name = kernel_name
+        self.max_transfer_bytes = max_transfer_bytes
         self.event_logger = event_logger
         self.max_concurrent_runs = max(1, max_concurrent_runs)
         self.max_queued_runs = max(0, max_queued_runs)
@@ -284,6 +289,8 @@ class RunManager:
             run_id,
             kernel_manager=self.kernel_manager,
             listeners=[self._emit],
+            kernel_name=self.kernel_name,
+            max_transfer_bytes=self.max_transfer_bytes,
         )
         active = ActiveRun(search=search)
         self.active[run_id] = active
