@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(VENV)/.installed: pyproject.toml package.json
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ".[test,lightgbm]"
+	$(PIP) install --quiet -e ".[test]"
 	touch $@
 
 install: $(VENV)/.installed

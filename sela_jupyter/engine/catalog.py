@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .families import family, installed
 from .insights import STAGES, Insight, InsightPool
 from .specs import check_spec
 from .task import CATEGORICAL, DATETIME, NUMERIC, TEXT, DataProfile, Task
@@ -168,11 +167,6 @@ def rows_at_least(n: int) -> Predicate:
 def rows_at_most(n: int) -> Predicate:
     """At most ``n`` labelled rows."""
     return lambda profile, task: profile.n_rows <= n
-
-
-def family_installed(name: str) -> Predicate:
-    """The model family ``name`` can be used here (an optional family's library is installed)."""
-    return lambda profile, task: installed(family(name))
 
 
 def small_data(profile: DataProfile, task: Task) -> bool:
@@ -708,63 +702,6 @@ _MODEL = [
                 "l2_regularization": 1.0,
                 "early_stopping": False,
                 "class_weight": "balanced",
-            },
-        },
-    ),
-    CatalogEntry(
-        "model.lgbm_leafwise",
-        "model",
-        "LightGBM growing 31-leaf trees leaf-wise: 400 rounds at rate 0.05, rows and columns subsampled",
-        family_installed("lgbm"),
-        {
-            "family": "lgbm",
-            "params": {
-                "n_estimators": 400,
-                "learning_rate": 0.05,
-                "num_leaves": 31,
-                "min_child_samples": 20,
-                "subsample": 0.8,
-                "subsample_freq": 1,
-                "colsample_bytree": 0.8,
-                "reg_lambda": 1.0,
-            },
-        },
-    ),
-    CatalogEntry(
-        "model.lgbm_small_leaves",
-        "model",
-        "LightGBM with small 8-leaf trees and an L2 penalty: 600 rounds at rate 0.03, for noisy data",
-        family_installed("lgbm"),
-        {
-            "family": "lgbm",
-            "params": {
-                "n_estimators": 600,
-                "learning_rate": 0.03,
-                "num_leaves": 8,
-                "min_child_samples": 10,
-                "subsample": 0.8,
-                "subsample_freq": 1,
-                "colsample_bytree": 0.7,
-                "reg_lambda": 2.0,
-            },
-        },
-    ),
-    CatalogEntry(
-        "model.lgbm_wide",
-        "model",
-        "LightGBM with wide 63-leaf trees: 700 rounds at rate 0.03, strong row and column subsampling",
-        family_installed("lgbm"),
-        {
-            "family": "lgbm",
-            "params": {
-                "n_estimators": 700,
-                "learning_rate": 0.03,
-                "num_leaves": 63,
-                "min_child_samples": 10,
-                "subsample": 0.7,
-                "subsample_freq": 1,
-                "colsample_bytree": 0.6,
-                "reg_lambda": 1.0,
             },
         },
     ),

@@ -55,7 +55,7 @@ def estimator_expression(
     """Render ``Class(params..., random_state=SEED[, n_jobs=2])`` and register its import."""
     name = model.estimator(ctx.regression)
     cell.imports(f"from {model.module} import {name}")
-    args = [*kwargs({**params, **model.fixed}), "random_state=SEED"]
+    args = [*kwargs(params), "random_state=SEED"]
     if model.takes_n_jobs:
         args.append("n_jobs=2")
     return py_call(name, args)

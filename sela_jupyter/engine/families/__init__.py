@@ -9,15 +9,12 @@ registry, so adding a family is one module plus one line in :data:`REGISTRY` (an
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable
-from functools import cache
 
 from .base import ModelFamily, TaskParams, Threading
 from .extra_trees import EXTRA_TREES
 from .hist_gradient_boosting import HIST_GRADIENT_BOOSTING
 from .knn import KNN
-from .lightgbm import LIGHTGBM
 from .linear import LINEAR
 from .random_forest import RANDOM_FOREST
 from .svm import SVM
@@ -33,7 +30,6 @@ __all__ = [
     "Threading",
     "family",
     "import_name",
-    "installed",
     "model_libraries",
     "model_modules",
     "prose_list",
@@ -47,7 +43,6 @@ REGISTRY: dict[str, ModelFamily] = {
         XGB_EARLY_STOPPING,
         XGB_TUNED,
         HIST_GRADIENT_BOOSTING,
-        LIGHTGBM,
         RANDOM_FOREST,
         EXTRA_TREES,
         LINEAR,
@@ -72,24 +67,9 @@ def family(name: str) -> ModelFamily:
         raise KeyError(f"unknown model family {name!r}; registered: {known}") from None
 
 
-@cache
-def _importable(library: str) -> bool:
-    return importlib.util.find_spec(import_name(library)) is not None
-
-
-def installed(model: ModelFamily) -> bool:
-    """Whether the search may use ``model`` here: it is not optional, or its libraries import."""
-    return not model.optional or all(_importable(lib) for lib in model.libraries)
-
-
-def _usable() -> list[ModelFamily]:
-    return [f for f in REGISTRY.values() if installed(f)]
-
-
 def model_libraries() -> tuple[str, ...]:
-    """The distributions (pip names) the usable families need, in registry order (an optional
-    family's only where it is installed)."""
-    return tuple(dict.fromkeys(lib for f in _usable() for lib in f.libraries))
+    """The distributions (pip names) the registered families need, in registry order."""
+    return tuple(dict.fromkeys(lib for f in REGISTRY.values() for lib in f.libraries))
 
 
 def import_name(library: str) -> str:
@@ -98,8 +78,8 @@ def import_name(library: str) -> str:
 
 
 def model_modules() -> tuple[str, ...]:
-    """The modules the usable families' estimators are imported from, in registry order."""
-    return tuple(dict.fromkeys(f.module for f in _usable()))
+    """The modules the registered families' estimators are imported from, in registry order."""
+    return tuple(dict.fromkeys(f.module for f in REGISTRY.values()))
 
 
 def prose_list(words: Iterable[str]) -> str:

@@ -74,11 +74,6 @@ class ModelFamily:
     complement: TaskParams | None = None
     #: Template settings used when a spec gives none, e.g. a search grid.
     settings: Mapping[str, Any] = field(default_factory=dict)
-    #: Arguments every estimator of the family is built with, whatever the spec (its log level).
-    fixed: Mapping[str, Any] = field(default_factory=dict)
-    #: Not a dependency of sela-jupyter: the search proposes it only where its libraries are
-    #: installed (an extra, e.g. ``pip install "sela-jupyter[lightgbm]"``).
-    optional: bool = False
 
     @property
     def takes_n_jobs(self) -> bool:

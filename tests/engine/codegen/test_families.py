@@ -19,8 +19,8 @@ import pytest
 from codegen_fixtures import CONTRACT_NAMES, Dataset, setup_namespace
 from sklearn.pipeline import Pipeline
 
-from sela_jupyter.engine import families, kernel_helpers, llm_coder, llm_insights
-from sela_jupyter.engine.catalog import CATALOG, LARGE_DATA_ROWS, applicable_entries
+from sela_jupyter.engine import kernel_helpers, llm_coder, llm_insights
+from sela_jupyter.engine.catalog import CATALOG, LARGE_DATA_ROWS
 from sela_jupyter.engine.codegen import DEFAULT_MODEL, Context, TemplateCoder, model_family_of
 from sela_jupyter.engine.codegen import ensemble as ensemble_templates
 from sela_jupyter.engine.codegen import model as model_templates
@@ -30,7 +30,6 @@ from sela_jupyter.engine.families import (
     ModelFamily,
     family,
     import_name,
-    installed,
     model_libraries,
     model_modules,
 )
@@ -204,32 +203,9 @@ def test_large_data_settings_apply_past_the_threshold():
 def test_kernel_libraries_and_prompts_come_from_the_registry():
     libraries = model_libraries()
 
-    # The test environment installs the [lightgbm] extra, so the optional family is usable.
-    assert libraries == ("xgboost", "scikit-learn", "lightgbm")
+    assert libraries == ("xgboost", "scikit-learn")
     assert set(model_modules()) <= set(kernel_helpers.WARM_MODULES)
     assert {import_name(lib) for lib in libraries} <= set(kernel_helpers._SELA_LIBRARIES)
     for library in libraries:
         assert library in llm_insights.SYSTEM_PROMPT
         assert library in llm_coder.STAGE_RULES["model"]
-
-
-def test_an_optional_family_is_proposed_only_where_its_library_is_installed(monkeypatch):
-    data = tiny("regression")
-    lightgbm_entries = {k for k, e in CATALOG.items() if e.spec.get("family") == "lgbm"}
-    proposed = {e.key for e in applicable_entries(data.profile, data.task)}
-    assert lightgbm_entries and lightgbm_entries <= proposed
-
-    monkeypatch.setattr(families, "_importable", lambda library: library != "lightgbm")
-
-    assert not installed(family("lgbm")) and installed(family("xgb"))
-    assert not lightgbm_entries & {e.key for e in applicable_entries(data.profile, data.task)}
-    assert "lightgbm" not in model_libraries() and "lightgbm" not in model_modules()
-
-
-def test_fixed_arguments_are_rendered_whatever_the_spec():
-    data = tiny("binary")
-    spec = dict(CATALOG["model.lgbm_small_leaves"].spec)
-
-    code = model_templates.render(Context.build(data.profile, data.task, []), spec).render()
-
-    assert "LGBMClassifier(" in code and "verbose=-1" in code and "num_leaves=8" in code
