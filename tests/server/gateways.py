@@ -39,15 +39,42 @@ ISOLATED_SPEC = "python3_isolated"
 
 @dataclass
 class Gateway:
-    """A running gateway: its URL, process, and the directory its kernels' connection files are
-    written to (which tells its kernel processes apart from any other)."""
+    """A gateway process: its command and environment, URL, log, the kernel spec simulations
+    use there, and the directory its kernels' connection files are written to (which tells its
+    kernel processes apart from any other)."""
 
     name: str
-    url: str
-    process: subprocess.Popen[bytes]
+    command: list[str]
+    env: dict[str, str]
+    port: int
     runtime_dir: Path
     log: Path
     kernel_name: str = "python3"
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Where it listens."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start it and wait until it answers."""
+        self.process = subprocess.Popen(
+            self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log.open("a")
+        )
+        _wait_until_up(self)
+
+    def stop(self) -> None:
+        """Stop it (its kernels go down with it)."""
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+    def restart(self, down_for: float = 2.0) -> None:
+        """Stop it, wait ``down_for`` seconds, and start it again on the same port."""
+        self.stop()
+        time.sleep(down_for)
+        self.start()
 
     def kernels(self) -> list[dict[str, Any]]:
         """The gateway's kernels (``GET /api/kernels``). Kernel Gateway answers 500 while a
@@ -109,6 +136,7 @@ class Gateway:
 
 
 def _wait_until_up(gateway: Gateway, timeout: float = 90.0) -> None:
+    assert gateway.process is not None
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -128,8 +156,8 @@ def kernel_gateway(root: Path) -> Iterator[Gateway]:
     """A local Jupyter Kernel Gateway (from the test environment) on 127.0.0.1, no token."""
     port, runtime = free_port(), root / "runtime"
     runtime.mkdir(parents=True)
-    log = root / "gateway.log"
-    process = subprocess.Popen(
+    gateway = Gateway(
+        "kernel gateway",
         [
             str(BIN / "jupyter-kernelgateway"),
             "--ip=127.0.0.1",
@@ -140,16 +168,16 @@ def kernel_gateway(root: Path) -> Iterator[Gateway]:
             # file's chunk) as a warning about the message's missing channel name.
             "--log-level=ERROR",
         ],
-        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)},
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
+        {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)},
+        port,
+        runtime,
+        root / "gateway.log",
     )
-    gateway = Gateway("kernel gateway", f"http://127.0.0.1:{port}", process, runtime, log)
-    _wait_until_up(gateway)
+    gateway.start()
     try:
         yield gateway
     finally:
-        _stop(process)
+        gateway.stop()
 
 
 def cache_dir() -> Path:
@@ -248,7 +276,6 @@ def enterprise_gateway(root: Path, runs_dir: Path) -> Iterator[Gateway]:
     kernels = isolated_kernel_spec(root / "jupyter", hidden_paths(runs_dir))
     port, runtime = free_port(), root / "runtime"
     runtime.mkdir(parents=True)
-    log = root / "enterprise-gateway.log"
     env = {
         "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
         "HOME": os.environ.get("HOME", "/root"),
@@ -261,25 +288,19 @@ def enterprise_gateway(root: Path, runs_dir: Path) -> Iterator[Gateway]:
         "EG_LIST_KERNELS": "True",
         "EG_DEFAULT_KERNEL_NAME": ISOLATED_SPEC,
     }
-    process = subprocess.Popen(
-        [
-            str(venv / "bin" / "jupyter-enterprisegateway"),
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--port_retries=0",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    gateway = Gateway(
-        "enterprise gateway", f"http://127.0.0.1:{port}", process, runtime, log, ISOLATED_SPEC
-    )
-    _wait_until_up(gateway)
+    command = [
+        str(venv / "bin" / "jupyter-enterprisegateway"),
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--port_retries=0",
+    ]
+    log = root / "enterprise-gateway.log"
+    gateway = Gateway("enterprise gateway", command, env, port, runtime, log, ISOLATED_SPEC)
+    gateway.start()
     try:
         yield gateway
     finally:
-        _stop(process)
+        gateway.stop()
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

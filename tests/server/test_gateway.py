@@ -142,3 +142,25 @@ async def test_a_kernel_killed_mid_simulation_fails_its_node_and_the_run_goes_on
     assert "kernel died" in json.dumps(detail)
     assert run["status"] == "finished", run.get("error")
     assert run["simulations"] == 12 and len(done_nodes(run)) >= 10
+
+
+async def test_a_gateway_restart_fails_only_what_ran_and_the_run_goes_on(
+    jp_fetch: Any, jp_serverapp: Any, gateway: Gateway, housing: pd.DataFrame
+) -> None:
+    run_id = await start_run(jp_fetch, housing, rollouts=10, parallel=2, max_depth=2)
+    restarted = False
+    while True:
+        run = await fetch_json(jp_fetch, "runs", run_id)
+        if not run["active"]:
+            break
+        if not restarted and len(done_nodes(run)) >= 2:
+            # Every kernel goes down with the gateway; the pool starts new ones once it is back.
+            await asyncio.get_running_loop().run_in_executor(None, gateway.restart)
+            restarted = True
+        await asyncio.sleep(0.2)
+    run = await wait_for_run(jp_fetch, run_id, timeout=300)
+
+    assert restarted and run["status"] == "finished", run.get("error")
+    failed = [n for n in run["tree"]["nodes"] if n["status"] == "failed"]
+    assert len(failed) <= 2  # at most the two simulations running when it went down
+    assert run["simulations"] == 10 and len(done_nodes(run)) >= 8
