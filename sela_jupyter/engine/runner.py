@@ -153,6 +153,9 @@ class ChildKernel:
         self.files: KernelFiles = files or SharedDisk()
         self.client: Any = None
         self.simulations = 0
+        #: The kernel process died under a cell: the pool replaces it rather than restart it
+        #: (a gateway may be restarting it already, and a restart request would wait on that).
+        self.lost = False
         self._pid: Any = None
 
     async def connect(self, timeout: float = 60.0) -> None:
@@ -219,9 +222,10 @@ class ChildKernel:
             if remaining <= 0:
                 raise CellTimeout(f"cell timed out after {_seconds(timeout)}", kind="timeout")
             try:
-                msg = await self.client.get_iopub_msg(timeout=min(_POLL_S, remaining))
+                msg = await self._receive("iopub", timeout=min(_POLL_S, remaining))
             except (queue.Empty, asyncio.TimeoutError):
                 if not await self.alive():
+                    self.lost = True
                     raise KernelDied(
                         "the kernel died while running this cell", kind="kernel_died"
                     ) from None
@@ -231,6 +235,7 @@ class ChildKernel:
             if kind == "status" and content.get("execution_state") in _LOST_STATES:
                 # What a server (a gateway's too) tells its clients when the kernel process died
                 # and is being restarted: the cell's own reply will never come.
+                self.lost = True
                 raise KernelDied(
                     "the kernel died while running this cell "
                     f"(its server reports it {content['execution_state']})",
@@ -261,11 +266,37 @@ class ChildKernel:
         result.duration = time.perf_counter() - started
         return result
 
+    async def _receive(self, channel: str, timeout: float) -> dict[str, Any]:
+        """The next message on ``channel`` ("iopub" or "shell"); :class:`queue.Empty` when none
+        comes within ``timeout`` seconds.
+
+        A gateway kernel's client (jupyter_server's ``GatewayKernelClient``) keeps each channel
+        in a plain queue that its ``get_*_msg`` waits on by spinning the event loop, which takes
+        a whole core from the kernels for as long as a cell runs. Such a queue is read without
+        blocking instead, with short sleeps in between.
+        """
+        messages = getattr(self.client, f"{channel}_channel", None)
+        if not isinstance(messages, queue.Queue):  # a ZMQ channel waits on its socket
+            return await getattr(self.client, f"get_{channel}_msg")(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            try:
+                msg = messages.get(block=False)
+            except queue.Empty:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.02)
+                continue
+            messages.task_done()
+            return msg
+
     async def _shell_reply(self, msg_id: str, timeout: float) -> dict[str, Any] | None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                reply = await self.client.get_shell_msg(timeout=min(_POLL_S, timeout))
+                reply = await self._receive("shell", timeout=min(_POLL_S, timeout))
             except (queue.Empty, asyncio.TimeoutError):
                 continue
             if reply["parent_header"].get("msg_id") == msg_id:
@@ -492,6 +523,8 @@ class KernelPool:
         if self._closed:
             return
         try:
+            if kernel.lost:
+                raise KernelDied("it died", kind="kernel_died")
             if healthy and kernel.simulations < self.recycle_after and await kernel.alive():
                 result = await kernel.execute("_sela_reset()", timeout=30, hidden=True)
                 if result.ok:

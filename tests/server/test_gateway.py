@@ -132,7 +132,11 @@ async def test_a_kernel_killed_mid_simulation_fails_its_node_and_the_run_goes_on
         if busy is not None:
             gateway.kill_kernel(busy)
             kills += 1
-            await asyncio.sleep(1.0)
+            for _ in range(50):  # until its node fails (or 10 s: the kill fell between two)
+                await asyncio.sleep(0.2)
+                run = await fetch_json(jp_fetch, "runs", run_id)
+                if any(n["status"] == "failed" for n in run["tree"]["nodes"]):
+                    break
         await asyncio.sleep(0.1)
     run = await wait_for_run(jp_fetch, run_id)
 
