@@ -16,13 +16,23 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 from .cells import call
 from .errors import SimulationError
 
-if TYPE_CHECKING:
-    from .runner import ChildKernel
+
+class ChildKernel(Protocol):
+    """What moving files needs of a kernel (:class:`.runner.ChildKernel` has it)."""
+
+    kernel_id: str
+
+    async def execute(self, source: str, *, timeout: float, hidden: bool = False) -> Any:
+        """Run ``source``; a result with ``ok`` and ``error_text``."""
+
+    async def evaluate(self, expression: str, timeout: float = 30.0) -> Any:
+        """The JSON value of ``expression`` in the kernel."""
+
 
 #: Bytes per message: well under the 10 MiB a websocket to a gateway carries by default, once
 #: base64 has added its third.

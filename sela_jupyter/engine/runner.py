@@ -427,18 +427,15 @@ class KernelPool:
             raise failure
 
     def _joined(self, task: asyncio.Task[Any]) -> None:
-        """A kernel started after :meth:`start` returned: into the pool (or down, if closed)."""
+        """A kernel started after :meth:`start` returned joins the pool."""
         self._background.discard(task)
         if task.cancelled():
             return
         if task.exception() is not None:
             log.warning("the pool is a kernel short: %s", task.exception())
             return
-        kernel = task.result()
-        if self._closed:
-            self._track(asyncio.ensure_future(kernel.shutdown()))
-        else:
-            self._idle.put_nowait(kernel)
+        if not self._closed:  # once closed, close() shuts every kernel of the pool down
+            self._idle.put_nowait(task.result())
 
     def _track(self, task: asyncio.Task[Any]) -> None:
         self._background.add(task)

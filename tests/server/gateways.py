@@ -33,6 +33,8 @@ import sela_jupyter
 BIN = Path(sys.executable).parent
 #: The Enterprise Gateway release the tests run against.
 ENTERPRISE_GATEWAY = "jupyter_enterprise_gateway==3.3.0"
+#: A shell command's prefix that runs it in a mount namespace of its own.
+IN_OWN_MOUNTS = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c"]
 #: The kernel spec the isolated kernels are started from.
 ISOLATED_SPEC = "python3_isolated"
 
@@ -222,13 +224,7 @@ def isolation_problem() -> str | None:
         return "no `unshare` on this machine (util-linux)"
     probe = subprocess.run(
         [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
+            *IN_OWN_MOUNTS,
             "mount -t tmpfs none /mnt",
         ],
         capture_output=True,
@@ -250,13 +246,7 @@ def isolated_kernel_spec(root: Path, hidden: list[Path]) -> Path:
         json.dumps(
             {
                 "argv": [
-                    "unshare",
-                    "--mount",
-                    "--propagation",
-                    "private",
-                    "--",
-                    "sh",
-                    "-c",
+                    *IN_OWN_MOUNTS,
                     script,
                     "{connection_file}",
                 ],
